@@ -1,0 +1,222 @@
+"""SSZ containers: classes declared with annotated fields, mutable, with a cached root.
+
+    class Checkpoint(Container):
+        epoch: uint64
+        root: Bytes32
+
+The class itself is the type descriptor (Checkpoint.deserialize(data), Checkpoint.default(),
+Checkpoint.fixed_size() come from the metaclass); instances are the values
+(cp.hash_tree_root(), cp.serialize(), cp.copy()).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from beacon.ssz.base import BYTES_PER_LENGTH_OFFSET, Composite, DecodeError
+from beacon.ssz.merkle import merkleize
+from beacon.ssz.parts import decode_offsets, encode_parts
+
+
+class ContainerMeta(type):
+    """Builds __slots__ from the annotations and serves the descriptor API on the class."""
+
+    _field_names: tuple[str, ...]
+    _field_types: tuple[Any, ...]
+    _field_fixed: tuple[bool, ...]
+    _field_set: frozenset[str]
+
+    def __new__(mcs, name: str, bases: tuple[type, ...], ns: dict[str, Any]) -> "ContainerMeta":
+        annotations = ns.get("__annotations__", {})
+        fields = [(k, v) for k, v in annotations.items() if not k.startswith("_")]
+        if bases and any(isinstance(b, ContainerMeta) for b in bases):
+            inherited = [(n, t) for b in bases if isinstance(b, ContainerMeta)
+                         for n, t in zip(b._field_names, b._field_types)]
+            fields = inherited + fields
+            ns["__slots__"] = tuple(k for k, _ in fields if k not in {n for n, _ in inherited})
+        else:
+            ns.setdefault("__slots__", ())
+        cls = super().__new__(mcs, name, bases, ns)
+        cls._field_names = tuple(k for k, _ in fields)
+        cls._field_types = tuple(t for _, t in fields)
+        cls._field_set = frozenset(cls._field_names)
+        cls._field_fixed = tuple(t.is_fixed_size() for t in cls._field_types)
+        return cls
+
+    # --- descriptor API -------------------------------------------------------------------
+    @property
+    def name(cls) -> str:
+        return cls.__name__
+
+    @property
+    def fields(cls) -> list[tuple[str, Any]]:
+        return list(zip(cls._field_names, cls._field_types))
+
+    def is_fixed_size(cls) -> bool:
+        return all(cls._field_fixed)
+
+    def fixed_size(cls) -> int:
+        if not cls.is_fixed_size():
+            raise TypeError(f"{cls.__name__} is variable-size")
+        return sum(t.fixed_size() for t in cls._field_types)
+
+    def min_size(cls) -> int:
+        return sum(t.fixed_size() if f else BYTES_PER_LENGTH_OFFSET for t, f in zip(cls._field_types, cls._field_fixed))
+
+    def max_size(cls) -> int:
+        return sum(t.max_size() if f else BYTES_PER_LENGTH_OFFSET + t.max_size()
+                   for t, f in zip(cls._field_types, cls._field_fixed))
+
+    def default(cls) -> Any:
+        return cls()
+
+    def coerce(cls, value: Any) -> Any:
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, dict):
+            return cls(**value)
+        raise TypeError(f"{cls.__name__} expected, got {type(value).__name__}")
+
+    def deserialize(cls, data: bytes) -> Any:
+        sizes = [t.fixed_size() if f else None for t, f in zip(cls._field_types, cls._field_fixed)]
+        spans = decode_offsets(data, sizes, cls.__name__)
+        obj = cls.__new__(cls)
+        setter = object.__setattr__
+        for (a, b), name, typ in zip(spans, cls._field_names, cls._field_types):
+            value = typ.deserialize(data[a:b])
+            setter(obj, name, value)
+        obj._init_composites()
+        return obj
+
+    def to_obj(cls, value: Any) -> dict[str, Any]:
+        return {n: t.to_obj(getattr(value, n)) for n, t in zip(cls._field_names, cls._field_types)}
+
+    def from_obj(cls, obj: Any) -> Any:
+        if not isinstance(obj, dict):
+            raise ValueError(f"{cls.__name__}: expected a mapping, got {type(obj).__name__}")
+        unknown = set(obj) - cls._field_set
+        if unknown:
+            raise ValueError(f"{cls.__name__}: unknown fields {sorted(unknown)}")
+        return cls(**{n: t.from_obj(obj[n]) for n, t in zip(cls._field_names, cls._field_types) if n in obj})
+
+
+class Container(Composite, metaclass=ContainerMeta):
+    __slots__ = ()
+
+    def __init__(self, **kwargs: Any) -> None:
+        cls = type(self)
+        setter = object.__setattr__
+        for name, typ in zip(cls._field_names, cls._field_types):
+            if name in kwargs:
+                setter(self, name, typ.coerce(kwargs.pop(name)))
+            else:
+                setter(self, name, typ.default())
+        if kwargs:
+            raise TypeError(f"{cls.__name__} has no fields {sorted(kwargs)}")
+        self._init_composites()
+
+    def _init_composites(self) -> None:
+        setter = object.__setattr__
+        setter(self, "_root", None)
+        setter(self, "_parent", None)
+        setter(self, "_pidx", 0)
+        for i, name in enumerate(type(self)._field_names):
+            value = getattr(self, name)
+            if isinstance(value, Composite):
+                setter(self, name, value._adopted_by(self, i))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        cls = type(self)
+        if name not in cls._field_set:
+            if name in Composite.__slots__:
+                object.__setattr__(self, name, value)
+                return
+            raise AttributeError(f"{cls.__name__} has no field {name!r}")
+        i = cls._field_names.index(name)
+        value = cls._field_types[i].coerce(value)
+        if isinstance(value, Composite):
+            value = value._adopted_by(self, i)
+        object.__setattr__(self, name, value)
+        self._invalidate()
+
+    def _child_changed(self, index: int) -> None:
+        self._invalidate()
+
+    # --- value API --------------------------------------------------------------------------
+    def hash_tree_root(self) -> bytes:
+        root = self._root
+        if root is None:
+            cls = type(self)
+            root = merkleize([t.hash_tree_root(getattr(self, n)) for n, t in zip(cls._field_names, cls._field_types)])
+            object.__setattr__(self, "_root", root)
+        return root
+
+    def signing_root(self) -> bytes:
+        """hash_tree_root of the container without its last field (the signature)."""
+        cls = type(self)
+        return merkleize([t.hash_tree_root(getattr(self, n))
+                          for n, t in zip(cls._field_names[:-1], cls._field_types[:-1])])
+
+    def serialize(self) -> bytes:
+        cls = type(self)
+        return encode_parts([(f, t.serialize(getattr(self, n)))
+                             for n, t, f in zip(cls._field_names, cls._field_types, cls._field_fixed)])
+
+    def copy(self) -> Any:
+        cls = type(self)
+        new = cls.__new__(cls)
+        setter = object.__setattr__
+        for i, name in enumerate(cls._field_names):
+            value = getattr(self, name)
+            if isinstance(value, Composite):
+                value = value.copy()._adopted_by(new, i)
+            setter(new, name, value)
+        setter(new, "_root", self._root)
+        setter(new, "_parent", None)
+        setter(new, "_pidx", 0)
+        return new
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in type(self)._field_names)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        cls = type(self)
+        inner = ", ".join(f"{n}={_short(getattr(self, n))}" for n in cls._field_names)
+        return f"{cls.__name__}({inner})"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, bytes):
+        return "0x" + value.hex() if len(value) <= 8 else "0x" + value[:4].hex() + ".."
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def decode(typ: Any, data: bytes) -> Any:
+    """Decode bytes as typ; any malformed input surfaces as DecodeError, nothing else."""
+    try:
+        return typ.deserialize(bytes(data))
+    except DecodeError:
+        raise
+    except (ValueError, TypeError, IndexError, OverflowError) as e:
+        raise DecodeError(f"{getattr(typ, 'name', typ)}: {e}") from None
+
+
+def encode(value: Any, typ: Any = None) -> bytes:
+    if typ is None:
+        return value.serialize()
+    return typ.serialize(value)
+
+
+def hash_tree_root(value: Any, typ: Any = None) -> bytes:
+    """The spec's hash_tree_root: containers and sequences carry their type; basics need typ."""
+    if typ is None:
+        return value.hash_tree_root()
+    return typ.hash_tree_root(value)
+
+
+def signing_root(value: Container) -> bytes:
+    return value.signing_root()
