@@ -28,14 +28,17 @@ class ContainerMeta(type):
     def __new__(mcs, name: str, bases: tuple[type, ...], ns: dict[str, Any]) -> "ContainerMeta":
         annotations = ns.get("__annotations__", {})
         fields = [(k, v) for k, v in annotations.items() if not k.startswith("_")]
+        # Underscored annotations are plain attributes outside SSZ (e.g. a state's caches).
+        extras = tuple(k for k in annotations if k.startswith("_") and not k.startswith("__"))
         if bases and any(isinstance(b, ContainerMeta) for b in bases):
             inherited = [(n, t) for b in bases if isinstance(b, ContainerMeta)
                          for n, t in zip(b._field_names, b._field_types)]
             fields = inherited + fields
-            ns["__slots__"] = tuple(k for k, _ in fields if k not in {n for n, _ in inherited})
+            ns["__slots__"] = tuple(k for k, _ in fields if k not in {n for n, _ in inherited}) + extras
         else:
             ns.setdefault("__slots__", ())
         cls = super().__new__(mcs, name, bases, ns)
+        cls._extra_names = extras + tuple(e for b in bases for e in getattr(b, "_extra_names", ()))
         cls._field_names = tuple(k for k, _ in fields)
         cls._field_types = tuple(t for _, t in fields)
         cls._field_set = frozenset(cls._field_names)
@@ -119,6 +122,8 @@ class Container(Composite, metaclass=ContainerMeta):
         setter(self, "_root", None)
         setter(self, "_parent", None)
         setter(self, "_pidx", 0)
+        for extra in type(self)._extra_names:
+            setter(self, extra, None)
         for i, name in enumerate(type(self)._field_names):
             value = getattr(self, name)
             if isinstance(value, Composite):
@@ -127,7 +132,7 @@ class Container(Composite, metaclass=ContainerMeta):
     def __setattr__(self, name: str, value: Any) -> None:
         cls = type(self)
         if name not in cls._field_set:
-            if name in Composite.__slots__:
+            if name in Composite.__slots__ or name in cls._extra_names:
                 object.__setattr__(self, name, value)
                 return
             raise AttributeError(f"{cls.__name__} has no field {name!r}")
@@ -173,6 +178,9 @@ class Container(Composite, metaclass=ContainerMeta):
         setter(new, "_root", self._root)
         setter(new, "_parent", None)
         setter(new, "_pidx", 0)
+        for extra in cls._extra_names:
+            # Extras are shared: whatever lives there must be safe to share between copies.
+            setter(new, extra, getattr(self, extra))
         return new
 
     def __eq__(self, other: object) -> bool:

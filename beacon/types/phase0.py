@@ -220,6 +220,15 @@ def _build(preset: str, _key: tuple, cfg: Config) -> Types:  # noqa: C901 - one 
         previous_justified_checkpoint: Checkpoint
         current_justified_checkpoint: Checkpoint
         finalized_checkpoint: Checkpoint
+        # Not SSZ: the epoch caches of beacon/state (shared by copies, keyed by content).
+        _cache: object
 
     local = locals()
-    return Types(config=cfg, **{name: local[name] for name in Types.__dataclass_fields__ if name != "config"})
+    types = Types(config=cfg, **{name: local[name] for name in Types.__dataclass_fields__ if name != "config"})
+    # Every container knows its preset, so spec functions keep spec signatures
+    # (process_slots(state, slot)) and read constants from state.config, never from globals.
+    for name in types.names:
+        cls = getattr(types, name)
+        cls.config = cfg
+        cls.types = types
+    return types
