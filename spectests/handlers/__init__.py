@@ -1,0 +1,1 @@
+"""Spec-test handler modules; spectests.runner imports every module here, which registers them."""
