@@ -1,0 +1,392 @@
+"""BLS signatures as in specs/bls_signature.md (v0.8.2): the project's one BLS interface.
+
+Byte-level API (48-byte G1 pubkeys, 96-byte G2 signatures, 32-byte message hashes, 8-byte
+domains) over two interchangeable backends:
+
+* "fast"   - py_arkworks_bls12381 (Rust) group arithmetic and multi-pairing;
+* "py_ecc" - py_ecc.optimized_bls12_381, pure Python, the slow reference.
+
+Chosen by env PYBEACON_BLS=fast|py_ecc (default fast) or set_backend()/use_backend().
+hash_to_G2 is the spec's pre-IETF try-and-increment construction for both backends.
+
+verify* never raise: any malformed input makes them return False. Decoding helpers and
+sign/aggregate raise BLSError (a ValueError) on malformed input. Verification can be
+switched off (bls_setting 2 vectors, trusted replays) with set_bls_enabled(False) or
+`with enabled(False):`; verify* then return True without looking at their inputs, while
+signing and aggregation keep working.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+from beacon.crypto._bls_common import (
+    CURVE_ORDER,
+    G1_INFINITY,
+    G2_INFINITY,
+    Backend,
+    BLSError,
+    Fq2Int,
+    g1_y_from_x,
+    g2_y_from_x,
+    parse_g1,
+    parse_g2,
+    q,
+)
+
+__all__ = [
+    "BLSError",
+    "CURVE_ORDER",
+    "G1_INFINITY",
+    "G2_INFINITY",
+    "SignatureSet",
+    "aggregate_pubkeys",
+    "aggregate_signatures",
+    "clear_caches",
+    "decompress_G1",
+    "decompress_G2",
+    "enabled",
+    "g2_projective_equal",
+    "get_backend",
+    "hash_to_G2",
+    "hash_to_G2_compressed",
+    "hash_to_G2_uncompressed",
+    "is_bls_enabled",
+    "privtopub",
+    "set_backend",
+    "set_bls_enabled",
+    "sign",
+    "use_backend",
+    "verify",
+    "verify_batch",
+    "verify_each",
+    "verify_multiple",
+]
+
+BACKENDS = ("fast", "py_ecc")
+# Bounded caches (per backend): decoded pubkeys (~65k validators fit) and hash_to_G2 points.
+PUBKEY_CACHE_SIZE = 1 << 16
+HASH_CACHE_SIZE = 1 << 12
+
+_instances: Dict[str, Backend] = {}
+_enabled = True
+
+
+def _instance(name: str) -> Backend:
+    if name not in BACKENDS:
+        raise ValueError(f"unknown BLS backend {name!r}; choose one of {BACKENDS}")
+    if name not in _instances:
+        # Imported lazily so a missing optional library only matters when it is chosen.
+        if name == "fast":
+            from beacon.crypto._bls_fast import FastBackend
+
+            _instances[name] = FastBackend(PUBKEY_CACHE_SIZE, HASH_CACHE_SIZE)
+        else:
+            from beacon.crypto._bls_pyecc import PyEccBackend
+
+            _instances[name] = PyEccBackend(PUBKEY_CACHE_SIZE, HASH_CACHE_SIZE)
+    return _instances[name]
+
+
+_backend: Backend = _instance(os.environ.get("PYBEACON_BLS", "fast") or "fast")
+
+
+def set_backend(name: str) -> None:
+    """Switch the process-wide backend ("fast" or "py_ecc")."""
+    global _backend
+    _backend = _instance(name)
+
+
+def get_backend() -> str:
+    return _backend.name
+
+
+@contextmanager
+def use_backend(name: str) -> Iterator[None]:
+    """Temporarily switch backend (tests, benchmarks)."""
+    previous = _backend.name
+    set_backend(name)
+    try:
+        yield
+    finally:
+        set_backend(previous)
+
+
+def set_bls_enabled(flag: bool) -> None:
+    """Turn signature verification on/off process-wide; off means verify* return True."""
+    global _enabled
+    _enabled = bool(flag)
+
+
+def is_bls_enabled() -> bool:
+    return _enabled
+
+
+@contextmanager
+def enabled(flag: bool) -> Iterator[None]:
+    """`with bls.enabled(False): ...` runs a block with verification off, then restores."""
+    previous = _enabled
+    set_bls_enabled(flag)
+    try:
+        yield
+    finally:
+        set_bls_enabled(previous)
+
+
+def clear_caches() -> None:
+    """Drop the pubkey and hash_to_G2 caches of every instantiated backend."""
+    for backend in _instances.values():
+        backend.clear_caches()
+
+
+# ---------------------------------------------------------------- signing and aggregation
+
+def _check_privkey(privkey: int) -> int:
+    if isinstance(privkey, bool) or not isinstance(privkey, int) or privkey < 0:
+        raise BLSError(f"privkey must be a non-negative int, got {privkey!r}")
+    # Points are in the order-r subgroup, so the key only matters mod r.
+    return privkey % CURVE_ORDER
+
+
+def privtopub(privkey: int) -> bytes:
+    """privkey * g in G1, compressed (48 bytes)."""
+    return _backend.encode_g1(_backend.g1_generator_mul(_check_privkey(privkey)))
+
+
+def sign(message_hash: bytes, privkey: int, domain: bytes) -> bytes:
+    """privkey * hash_to_G2(message_hash, domain), compressed (96 bytes). Works when disabled."""
+    k = _check_privkey(privkey)
+    h = _backend.hash_to_g2(message_hash, domain)
+    return _backend.encode_g2(_backend.g2_lincomb([h], [k]))
+
+
+def aggregate_pubkeys(pubkeys: Sequence[bytes]) -> bytes:
+    """Sum of the G1 points (spec bls_aggregate_pubkeys); [] gives the infinity encoding."""
+    return _backend.encode_g1(_backend.g1_sum([_backend.decode_g1(p) for p in pubkeys]))
+
+
+def aggregate_signatures(signatures: Sequence[bytes]) -> bytes:
+    """Sum of the G2 points (spec bls_aggregate_signatures); [] gives the infinity encoding."""
+    return _backend.encode_g2(_backend.g2_sum([_backend.decode_g2(s) for s in signatures]))
+
+
+# ---------------------------------------------------------------- hash_to_G2 views
+
+def hash_to_G2(message_hash: bytes, domain: bytes) -> Tuple[Fq2Int, Fq2Int]:
+    """The spec's hash_to_G2 as an affine point ((x_re, x_im), (y_re, y_im))."""
+    x, y, z = hash_to_G2_uncompressed(message_hash, domain)
+    return _g2_to_affine(x, y, z)
+
+
+def hash_to_G2_compressed(message_hash: bytes, domain: bytes) -> bytes:
+    """hash_to_G2 in the 96-byte compressed encoding (z1 || z2, imaginary part first)."""
+    return _backend.encode_g2(_backend.hash_to_g2(message_hash, domain))
+
+
+def hash_to_G2_uncompressed(message_hash: bytes, domain: bytes) -> Tuple[Fq2Int, Fq2Int, Fq2Int]:
+    """hash_to_G2 as homogeneous projective (X, Y, Z), each (re, im), affine = (X/Z, Y/Z).
+
+    Projective coordinates are not unique: the py_ecc backend returns exactly the triple of
+    the msg_hash_uncompressed vectors, the fast backend returns Z = 1. Compare with
+    g2_projective_equal.
+    """
+    return _backend.g2_projective(_backend.hash_to_g2(message_hash, domain))
+
+
+def _fq2_mul(a: Fq2Int, b: Fq2Int) -> Fq2Int:
+    return ((a[0] * b[0] - a[1] * b[1]) % q, (a[0] * b[1] + a[1] * b[0]) % q)
+
+
+def _fq2_inv(a: Fq2Int) -> Fq2Int:
+    n = pow((a[0] * a[0] + a[1] * a[1]) % q, q - 2, q)
+    return (a[0] * n % q, (-a[1]) * n % q)
+
+
+def _g2_to_affine(x: Fq2Int, y: Fq2Int, z: Fq2Int) -> Tuple[Fq2Int, Fq2Int]:
+    if z[0] % q == 0 and z[1] % q == 0:
+        raise BLSError("point at infinity has no affine coordinates")
+    zi = _fq2_inv(z)
+    return _fq2_mul(x, zi), _fq2_mul(y, zi)
+
+
+def g2_projective_equal(
+    a: Tuple[Fq2Int, Fq2Int, Fq2Int], b: Tuple[Fq2Int, Fq2Int, Fq2Int]
+) -> bool:
+    """Whether two homogeneous projective G2 triples are the same point (X1 Z2 == X2 Z1 ...)."""
+    (x1, y1, z1), (x2, y2, z2) = a, b
+    inf1 = z1[0] % q == 0 and z1[1] % q == 0
+    inf2 = z2[0] % q == 0 and z2[1] % q == 0
+    if inf1 or inf2:
+        return inf1 and inf2
+    return _fq2_mul(x1, z2) == _fq2_mul(x2, z1) and _fq2_mul(y1, z2) == _fq2_mul(y2, z1)
+
+
+# ---------------------------------------------------------------- decoding helpers
+
+def decompress_G1(pubkey: bytes) -> Optional[Tuple[int, int]]:
+    """Validate a compressed G1 point; return affine (x, y), or None for infinity."""
+    _backend.decode_g1(pubkey)  # all spec checks, on-curve and subgroup; raises BLSError
+    parsed = parse_g1(pubkey)
+    return None if parsed.infinity else (parsed.x, g1_y_from_x(parsed.x, parsed.a_flag))
+
+
+def decompress_G2(signature: bytes) -> Optional[Tuple[Fq2Int, Fq2Int]]:
+    """Validate a compressed G2 point; return affine ((x_re, x_im), (y_re, y_im)) or None."""
+    _backend.decode_g2(signature)
+    parsed = parse_g2(signature)
+    return None if parsed.infinity else (parsed.x, g2_y_from_x(parsed.x, parsed.a_flag))
+
+
+# ---------------------------------------------------------------- verification
+
+def verify(pubkey: bytes, message_hash: bytes, signature: bytes, domain: bytes) -> bool:
+    """Spec bls_verify: e(pubkey, hash_to_G2(message_hash, domain)) == e(g, signature)."""
+    if not _enabled:
+        return True
+    return _check([_Prepared.build([(pubkey,)], [message_hash], signature, domain)])
+
+
+def verify_multiple(
+    pubkeys: Sequence[bytes], message_hashes: Sequence[bytes], signature: bytes, domain: bytes
+) -> bool:
+    """Spec bls_verify_multiple: prod_i e(pubkeys[i], hash_to_G2(message_hashes[i])) == e(g, sig)."""
+    if not _enabled:
+        return True
+    if len(pubkeys) != len(message_hashes):
+        return False
+    return _check([_Prepared.build([(p,) for p in pubkeys], message_hashes, signature, domain)])
+
+
+@dataclass(frozen=True)
+class SignatureSet:
+    """One signature check for verify_batch.
+
+    `signers[i]` are the pubkeys whose sum signed `message_hashes[i]` (a single pubkey is a
+    one-element group), so a set covers bls_verify, bls_verify_multiple and
+    bls_verify(bls_aggregate_pubkeys(...)) alike.
+    """
+
+    signers: Tuple[Tuple[bytes, ...], ...]
+    message_hashes: Tuple[bytes, ...]
+    signature: bytes
+    domain: bytes
+
+    @classmethod
+    def single(cls, pubkey: bytes, message_hash: bytes, signature: bytes, domain: bytes) -> SignatureSet:
+        return cls(((pubkey,),), (message_hash,), signature, domain)
+
+    @classmethod
+    def multiple(
+        cls, pubkeys: Sequence[bytes], message_hashes: Sequence[bytes], signature: bytes, domain: bytes
+    ) -> SignatureSet:
+        """Same check as verify_multiple (lengths are compared when verifying)."""
+        return cls(tuple((p,) for p in pubkeys), tuple(message_hashes), signature, domain)
+
+    @classmethod
+    def aggregate(
+        cls, pubkeys: Sequence[bytes], message_hash: bytes, signature: bytes, domain: bytes
+    ) -> SignatureSet:
+        """Same check as verify(aggregate_pubkeys(pubkeys), message_hash, ...)."""
+        return cls((tuple(pubkeys),), (message_hash,), signature, domain)
+
+    @classmethod
+    def grouped(
+        cls,
+        pubkey_groups: Sequence[Sequence[bytes]],
+        message_hashes: Sequence[bytes],
+        signature: bytes,
+        domain: bytes,
+    ) -> SignatureSet:
+        """verify_multiple([aggregate_pubkeys(g) for g in groups], message_hashes, ...)."""
+        return cls(tuple(tuple(g) for g in pubkey_groups), tuple(message_hashes), signature, domain)
+
+
+@dataclass
+class _Prepared:
+    """A decoded signature check: pairs (signer-sum, H(message)) against one signature."""
+
+    keys: List[Tuple[bytes, bytes]]  # (message_hash, domain) per pair, to merge equal H's
+    g1s: List[Any]
+    g2s: List[Any]
+    signature: Any
+
+    @staticmethod
+    def build(
+        signers: Sequence[Sequence[bytes]],
+        message_hashes: Sequence[bytes],
+        signature: bytes,
+        domain: bytes,
+    ) -> Optional[_Prepared]:
+        """Decode everything; None if anything is malformed (verification then fails)."""
+        if len(signers) != len(message_hashes):
+            return None
+        b = _backend
+        try:
+            sig = b.decode_g2(signature)
+            g1s = [b.g1_sum([b.decode_g1(p) for p in group]) for group in signers]
+            g2s = [b.hash_to_g2(m, domain) for m in message_hashes]
+        except BLSError:
+            return None
+        keys = [(bytes(m), bytes(domain)) for m in message_hashes]
+        return _Prepared(keys, g1s, g2s, sig)
+
+
+def _check(sets: Sequence[Optional[_Prepared]]) -> bool:
+    """One multi-pairing for all sets: prod e(sum r_i P, H) * e(-g, sum r_i S_i) == 1.
+
+    With several sets, each gets a random nonzero 64-bit weight r_i so that invalid sets
+    cannot cancel each other out (the signatures are subgroup-checked, so this is sound up
+    to ~2^-64); one set needs no weight and is exactly the spec's equation.
+    """
+    if any(s is None for s in sets):
+        return False
+    prepared = [s for s in sets if s is not None]
+    if not prepared:
+        return True
+    b = _backend
+    if len(prepared) == 1:
+        weights = [1]
+    else:
+        weights = [secrets.randbelow(2**64 - 1) + 1 for _ in prepared]
+    # Merge pairs with the same H: e(A, H) * e(B, H) = e(A + B, H) saves Miller loops.
+    merged: Dict[Tuple[bytes, bytes], Tuple[Any, List[Any]]] = {}
+    for s, r in zip(prepared, weights):
+        for key, p, h in zip(s.keys, s.g1s, s.g2s):
+            entry = merged.setdefault(key, (h, []))
+            entry[1].append(p if r == 1 else b.g1_mul(p, r))
+    g1s = [b.g1_sum(ps) if len(ps) > 1 else ps[0] for _, ps in merged.values()]
+    g2s = [h for h, _ in merged.values()]
+    sigs = [s.signature for s in prepared]
+    g1s.append(b.neg_g1_generator())
+    g2s.append(sigs[0] if len(sigs) == 1 else b.g2_lincomb(sigs, weights))
+    return b.pairing_check(g1s, g2s)
+
+
+def verify_batch(sets: Iterable[SignatureSet]) -> bool:
+    """True iff every set verifies; one randomised multi-pairing for all of them."""
+    if not _enabled:
+        return True
+    return _check(
+        [_Prepared.build(s.signers, s.message_hashes, s.signature, s.domain) for s in sets]
+    )
+
+
+def verify_each(sets: Iterable[SignatureSet]) -> List[bool]:
+    """Per-set results (to find which set of a failed batch is bad)."""
+    items = list(sets)
+    if not _enabled:
+        return [True] * len(items)
+    return [
+        _check([_Prepared.build(s.signers, s.message_hashes, s.signature, s.domain)])
+        for s in items
+    ]
+
+
+# The beacon-chain spec calls these by their bls_ names.
+bls_verify = verify
+bls_verify_multiple = verify_multiple
+bls_aggregate_pubkeys = aggregate_pubkeys
+bls_aggregate_signatures = aggregate_signatures
