@@ -28,6 +28,10 @@ class ContainerMeta(type):
     def __new__(mcs, name: str, bases: tuple[type, ...], ns: dict[str, Any]) -> "ContainerMeta":
         annotations = ns.get("__annotations__", {})
         fields = [(k, v) for k, v in annotations.items() if not k.startswith("_")]
+        for k, v in fields:
+            if isinstance(v, str):
+                raise TypeError(f"{name}.{k}: the annotation is the string {v!r}; a module declaring SSZ "
+                                "containers must not use `from __future__ import annotations`")
         # Underscored annotations are plain attributes outside SSZ (e.g. a state's caches).
         extras = tuple(k for k in annotations if k.startswith("_") and not k.startswith("__"))
         if bases and any(isinstance(b, ContainerMeta) for b in bases):

@@ -1,0 +1,33 @@
+# Two commands do all set-up on a fresh machine: `make test` and `make run`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat setup.py | sha256sum | cut -c1-12)
+# pytest-xdist workers; the 2-core CI machine does best with one per core.
+JOBS   ?= auto
+
+.PHONY: venv vectors test run bench clean
+
+$(STAMP): setup.py
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+venv: $(STAMP)
+
+# The official v0.8.3 vectors (general + minimal), downloaded once into the user cache.
+vectors: venv
+	$(VENV)/bin/pybeacon spectest fetch --preset minimal
+
+test: vectors
+	$(PY) -m pytest -n $(JOBS) -q -p no:cacheprovider tests spectests
+
+run: vectors
+	$(VENV)/bin/pybeacon spectest --preset minimal
+
+bench: venv
+	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info
