@@ -58,9 +58,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(general is always extracted whole)")
 
 
-def run(args: argparse.Namespace) -> int:
-    from beacon.cli import CliError
+def _error(message: str) -> int:
+    # Printed here rather than raised as beacon.cli.CliError so the status is 2 however the
+    # dispatcher was started (under `python -m beacon.cli` its CliError is a different class).
+    print(f"pybeacon spectest: {message}", file=sys.stderr)
+    return 2
 
+
+def run(args: argparse.Namespace) -> int:
     root = vectors_root(args.vectors)
     targets = list(args.targets)
     if targets and targets[0] == "fetch":
@@ -70,21 +75,21 @@ def run(args: argparse.Namespace) -> int:
             # Positionals after `fetch` are handler filters too: `spectest fetch --preset mainnet bls`.
             fetch(root, args.preset, (args.handlers or []) + targets[1:])
         except FetchError as e:
-            raise CliError(str(e)) from None
+            return _error(str(e))
         return 0
     if args.handlers:
-        raise CliError("--handlers is for `pybeacon spectest fetch`; to run a subset, list HANDLERs")
+        return _error("--handlers is for `pybeacon spectest fetch`; to run a subset, list HANDLERs")
     if args.jobs < 1:
-        raise CliError(f"-j must be at least 1, got {args.jobs}")
+        return _error(f"-j must be at least 1, got {args.jobs}")
 
     from spectests import runner
 
     try:
         return runner.run(root, args.preset, targets, jobs=args.jobs, bls=args.bls, verbose=args.verbose)
     except runner.VectorsMissing as e:
-        raise CliError(str(e)) from None
-    except ValueError as e:  # a malformed HANDLER or preset
-        raise CliError(str(e)) from None
+        return _error(str(e))
+    except runner.BadRequest as e:  # a malformed HANDLER or preset
+        return _error(str(e))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,10 @@ class VectorsMissing(Exception):
     """Nothing to run at all: the vectors were never fetched (or --vectors points elsewhere)."""
 
 
+class BadRequest(ValueError):
+    """A malformed HANDLER filter, preset or BLS backend name."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Problem:
     """A failure that is not one case's: requested vectors absent, a handler module that won't import."""
@@ -84,7 +88,7 @@ def configure_bls(backend: str | None) -> None:
     if backend is None:
         return
     if backend not in BLS_BACKENDS:
-        raise ValueError(f"unknown BLS backend {backend!r}; choose from {', '.join(BLS_BACKENDS)}")
+        raise BadRequest(f"unknown BLS backend {backend!r}; choose from {', '.join(BLS_BACKENDS)}")
     os.environ[ENV_BLS] = backend
     try:
         bls = importlib.import_module("beacon.crypto.bls")
@@ -113,7 +117,7 @@ class Filter:
         bits = [b for b in text.strip("/").split("/") if b]
         preset = bits.pop(0) if bits and bits[0] in PRESETS else None
         if not 1 <= len(bits) <= 4:
-            raise ValueError(f"HANDLER must look like runner[/handler[/suite[/case]]], got {text!r}")
+            raise BadRequest(f"HANDLER must look like runner[/handler[/suite[/case]]], got {text!r}")
         return cls(text, preset, tuple(bits))
 
     def matches(self, case: Case) -> bool:
@@ -158,7 +162,7 @@ def selected_presets(presets: Sequence[str] | None) -> list[str]:
     chosen = list(presets or ["minimal"])
     for p in chosen:
         if p not in PRESETS:
-            raise ValueError(f"unknown preset {p!r}; choose from {', '.join(PRESETS)}")
+            raise BadRequest(f"unknown preset {p!r}; choose from {', '.join(PRESETS)}")
     return [p for p in PRESETS if p == "general" or p in chosen]
 
 
@@ -177,7 +181,7 @@ def plan(root: Path, presets: Sequence[str] | None = None, handlers: Sequence[st
     chosen = selected_presets(presets)
     filters = [Filter.parse(h) for h in handlers]
     if not (root / "tests").is_dir():
-        raise VectorsMissing(f"no vectors at {root}; run `pybeacon spectest fetch` (or pass --vectors DIR)")
+        raise VectorsMissing(f"no vectors at {root}; run `pybeacon spectest fetch` (or point --vectors DIR / $PYBEACON_VECTORS at a copy)")
     cases = discover(root, chosen)
     if filters:
         cases = [c for c in cases if any(f.matches(c) for f in filters)]
@@ -211,7 +215,7 @@ def plan(root: Path, presets: Sequence[str] | None = None, handlers: Sequence[st
                 h = "" if p == "general" else f" --handlers {rh}"
                 what = "not extracted" if have == 0 else "incomplete"
                 problems.append(Problem(
-                    f"{p}/{rh}", f"{p}/{rh}: {what} ({have} of {n} cases on disk); " + fetch_hint.format(p=p, h=h)))
+                    f"{p}/{rh}", f"{what} ({have} of {n} cases on disk); " + fetch_hint.format(p=p, h=h)))
     return Plan(root, chosen, cases, problems)
 
 
