@@ -25,7 +25,7 @@ import subprocess
 import tarfile
 import tempfile
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from spectests import VECTORS_VERSION
 
@@ -46,7 +46,7 @@ class FetchError(Exception):
     """A user-facing failure to download or extract the vectors."""
 
 
-@dataclasses.dataclass(frozen=True, order=True)
+@dataclasses.dataclass(frozen=True)
 class Part:
     """An extraction unit: a preset, or one runner or runner/handler inside it."""
 
@@ -104,7 +104,7 @@ def requested_parts(presets: Sequence[str] | None, handlers: Sequence[str] | Non
         else:
             parts.extend(Part(p, r, h) for r, h in filters)
     # Drop parts another requested part already covers, so nothing is extracted twice.
-    uniq = sorted(set(parts))
+    uniq = sorted(set(parts), key=lambda q: (PRESETS.index(q.preset), q.runner or "", q.handler or ""))
     return [p for p in uniq if not any(q != p and q.covers(p) for q in uniq)]
 
 
@@ -120,7 +120,7 @@ def sri_sha512(path: Path) -> str:
     return "sha512-" + base64.b64encode(h.digest()).decode()
 
 
-def ensure_tarball(root: Path, log=print) -> Path:
+def ensure_tarball(root: Path, log: Callable[[str], None] = print) -> Path:
     """The verified tarball in root, downloading it with `npm pack` only when absent or corrupt."""
     root.mkdir(parents=True, exist_ok=True)
     tgz = root / TARBALL
@@ -230,17 +230,23 @@ def _safe_rel(name: str) -> tuple[str, ...] | None:
     return bits[1:]
 
 
-def extract(root: Path, parts: Iterable[Part], log=print) -> dict[str, dict[str, int]]:
-    """Extract the parts not yet marked done in one streaming pass; returns the archive manifest."""
+def extract(root: Path, parts: Iterable[Part], log: Callable[[str], None] = print,
+            tgz: Path | None = None) -> dict[str, dict[str, int]]:
+    """Extract the parts not yet marked done in one streaming pass; returns the archive manifest.
+
+    tgz defaults to the verified npm tarball in root (downloaded if needed).
+    """
+    parts = list(parts)
     manifest = load_manifest(root)
-    todo = [p for p in parts if not is_extracted(root, p)]
     if manifest is not None:
-        _check_parts_exist(todo, manifest)
+        _check_parts_exist(parts, manifest)  # before any work: refuse names the archive lacks
+    todo = [p for p in parts if not is_extracted(root, p)]
     if not todo:
         if manifest is None:
             raise FetchError(f"{root / MANIFEST} is missing; delete {root / MARKER_DIR} and fetch again")
         return manifest
-    tgz = ensure_tarball(root, log)
+    if tgz is None:
+        tgz = ensure_tarball(root, log)
     for part in todo:
         # Forget the part (and any finer part inside it) before touching files, so an
         # interruption from here on leaves it unmarked and it is redone next time.
@@ -277,7 +283,7 @@ def extract(root: Path, parts: Iterable[Part], log=print) -> dict[str, dict[str,
     _write_atomic(root / MANIFEST, json.dumps({"version": VECTORS_VERSION, "presets": manifest}, indent=1) + "\n")
     for part in todo:
         _write_atomic(_marker(root, part), "done\n")  # last: the part is now trusted
-    _check_parts_exist(todo, manifest)  # after marking: what was found is complete either way
+    _check_parts_exist(parts, manifest)  # after marking: what was found is complete either way
     return manifest
 
 
@@ -299,9 +305,10 @@ def _check_parts_exist(parts: Iterable[Part], manifest: dict[str, dict[str, int]
         raise FetchError(f"not in the v{VECTORS_VERSION} vectors: {', '.join(sorted(missing))}")
 
 
-def fetch(root: Path, presets: Sequence[str] | None = None, handlers: Sequence[str] | None = None, log=print) -> None:
+def fetch(root: Path, presets: Sequence[str] | None = None, handlers: Sequence[str] | None = None,
+          log: Callable[[str], None] = print, tgz: Path | None = None) -> None:
     parts = requested_parts(presets, handlers)
-    manifest = extract(root, parts, log)
+    manifest = extract(root, parts, log, tgz)
     for part in parts:
         n = sum(c for h, c in manifest.get(part.preset, {}).items() if part.matches(part.preset, *h.split("/", 1)))
         log(f"{part.label}: {n} cases in {root / part.rel_dir()}")

@@ -181,7 +181,8 @@ def plan(root: Path, presets: Sequence[str] | None = None, handlers: Sequence[st
     chosen = selected_presets(presets)
     filters = [Filter.parse(h) for h in handlers]
     if not (root / "tests").is_dir():
-        raise VectorsMissing(f"no vectors at {root}; run `pybeacon spectest fetch` (or point --vectors DIR / $PYBEACON_VECTORS at a copy)")
+        raise VectorsMissing(f"no vectors at {root}; run `pybeacon spectest fetch` "
+                             "(or point --vectors DIR / $PYBEACON_VECTORS at a copy)")
     cases = discover(root, chosen)
     if filters:
         cases = [c for c in cases if any(f.matches(c) for f in filters)]
