@@ -23,6 +23,7 @@ from libp2p import new_host
 from libp2p.abc import IHost, INetConn
 from libp2p.crypto.keys import KeyPair
 from libp2p.custom_types import TProtocol
+from libp2p.network.auto_connector import AutoConnector
 from libp2p.network.config import ConnectionConfig, RetryConfig
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
@@ -36,6 +37,22 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 9000
 DEFAULT_LISTEN_ADDRESS = "0.0.0.0"
+
+
+class _NoAutoConnector(AutoConnector):
+    """py-libp2p's swarm runs an AutoConnector that dials peers from the peerstore
+    whenever it has fewer than (low+high watermark)/2 connections (network/swarm.py
+    run(), network/auto_connector.py maybe_connect). That would undo every Goodbye and
+    dial peers we never chose; the peer manager and static-peer keeper decide instead."""
+
+    async def start(self) -> None:
+        return None
+
+    async def run_background_task(self, nursery: trio.Nursery) -> None:
+        return None
+
+    async def maybe_connect(self) -> None:
+        return None
 
 
 class DialError(Exception):
@@ -91,16 +108,18 @@ def build_libp2p_host(key_pair: KeyPair, config: HostConfig) -> IHost:
         connection_config=ConnectionConfig(
             max_connections=config.max_connections,
             high_watermark=config.max_connections,
-            # The auto-connector is stopped in P2PHost.run (see there); with these it
-            # would also want to keep 50+ connections.
+            # The auto-connector is replaced (_NoAutoConnector); min_connections=0 also
+            # leaves every inbound slot open (inbound cap = max - min).
             min_connections=0,
             low_watermark=0,
             max_connections_per_peer=1,
         ),
     )
+    swarm = host.get_network()
     # The swarm retries each dial 3 times by itself (RetryConfig default); we retry in
     # P2PHost.dial instead, so attempts are counted and logged in one place.
-    host.get_network().retry_config = RetryConfig(max_retries=0)  # type: ignore[attr-defined]
+    swarm.retry_config = RetryConfig(max_retries=0)  # type: ignore[attr-defined]
+    swarm.auto_connector = _NoAutoConnector(swarm=swarm)  # type: ignore[attr-defined]
     return host
 
 
@@ -110,6 +129,18 @@ def parse_peer_multiaddr(text: str) -> PeerInfo:
         return info_from_p2p_addr(multiaddr.Multiaddr(text))
     except Exception as e:  # multiaddr raises several unrelated types
         raise ValueError(f"not a dialable peer multiaddr (need /ip4/../tcp/../p2p/<id>): {text!r}: {e}") from e
+
+
+def _cause_chain(e: BaseException) -> str:
+    """'outer <- cause <- root cause': libp2p wraps a MAC failure three levels deep."""
+    parts = []
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        parts.append(f"{type(cur).__name__}({cur})" if str(cur) else type(cur).__name__)
+        cur = cur.__cause__ or cur.__context__
+    return " <- ".join(parts)
 
 
 def connection_direction(conn: INetConn) -> str:
@@ -145,6 +176,7 @@ class P2PHost:
         self.libp2p: IHost = build_libp2p_host(key_pair, config)
         self._static = [_StaticPeer(parse_peer_multiaddr(s), s) for s in config.static_peers]
         self.dial_failures = 0  # handshake/connect attempts that failed (metrics, tests)
+        self.last_dial_errors: list[str] = []  # of the most recent dial() call
 
     @classmethod
     def from_datadir(cls, datadir: Path, config: HostConfig) -> "P2PHost":
@@ -170,7 +202,6 @@ class P2PHost:
         async with self.libp2p.run([listen]):
             if not self.libp2p.get_transport_addrs():
                 raise OSError(f"could not listen on {listen}")
-            await self._stop_auto_connector()
             log.info("p2p listening on %s", self.multiaddr())
             async with trio.open_nursery() as nursery:
                 for sp in self._static:
@@ -179,20 +210,6 @@ class P2PHost:
                     yield self
                 finally:
                     nursery.cancel_scope.cancel()
-
-    async def _stop_auto_connector(self) -> None:
-        # py-libp2p's swarm runs an AutoConnector that dials every peer in the peerstore
-        # whenever we have fewer than (low+high watermark)/2 connections - it would
-        # undo every Goodbye. Its start() runs inside the swarm's own task shortly after
-        # the swarm starts, so wait for that to have happened before stopping it.
-        swarm = self.libp2p.get_network()
-        connector = getattr(swarm, "auto_connector", None)
-        if connector is None:
-            return
-        with trio.move_on_after(5):
-            while not getattr(connector, "_started", True):
-                await trio.sleep(0.01)
-        await connector.stop()
 
     # -- dialling ------------------------------------------------------------------
 
@@ -209,13 +226,14 @@ class P2PHost:
         swarm = self.libp2p.get_network()
         self.libp2p.get_peerstore().add_addrs(info.peer_id, info.addrs, 3600)
         errors: list[str] = []
+        self.last_dial_errors = errors
         for attempt in range(1, attempts + 1):
             for addr in info.addrs:
                 try:
                     conn = await swarm.dial_addr(addr, info.peer_id)
                 except Exception as e:  # SwarmException wraps handshake and socket errors
                     self.dial_failures += 1
-                    errors.append(f"{addr}: {e}{' <- ' + repr(e.__cause__) if e.__cause__ else ''}")
+                    errors.append(f"{addr}: {_cause_chain(e)}")
                     log.debug("dial %s attempt %d/%d failed: %s", addr, attempt, attempts, errors[-1])
                     continue
                 started = getattr(conn, "event_started", None)

@@ -99,6 +99,8 @@ class PeerManager:
         self.chain = chain
         self.peers: dict[ID, Peer] = {}
         self.banned: dict[ID, float] = {}  # peer -> monotonic time the ban ends
+        # ("sent" | "received", peer, reason) for every Goodbye; outlives the Peer record.
+        self.goodbyes: list[tuple[str, ID, int]] = []
         self.server = reqresp.ReqRespServer(host.libp2p, chain, self)
         # Hooks for sync and metrics: called once a peer's Hello is accepted.
         self.on_peer_active: list[PeerCallback] = []
@@ -248,6 +250,7 @@ class PeerManager:
     async def on_goodbye(self, peer_id: ID, reason: int) -> None:
         peer = self.peers.get(peer_id)
         log.info("peer %s said Goodbye (reason %d)", peer_id, reason)
+        self.goodbyes.append(("received", peer_id, reason))
         if peer is not None:
             peer.goodbye_received = reason
             peer.state = HandshakeState.DISCONNECTING
@@ -262,6 +265,7 @@ class PeerManager:
             peer.goodbye_sent = reason
             peer.state = HandshakeState.DISCONNECTING
             self._pulse()
+        self.goodbyes.append(("sent", peer_id, reason))
         with trio.move_on_after(GOODBYE_TIMEOUT):
             try:
                 await reqresp.send_goodbye(self.host.libp2p, peer_id, reason)
