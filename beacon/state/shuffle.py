@@ -1,0 +1,81 @@
+"""Whole-list swap-or-not shuffling: every round applied to the whole list at once.
+
+compute_shuffled_index (misc.py) follows one index through all SHUFFLE_ROUND_COUNT rounds;
+committees need it for every member, which is rounds * n hash-and-branch steps in Python.
+Here each round is one vectorised step over all positions (numpy), and a round's random
+bits come from n/256 hashes instead of one hash per member.
+
+Derivation (so a reader can check it against the spec): round r maps a position x to
+f_r(x) = flip if bit(max(x, flip)) else x, with flip = (pivot_r - x) mod n, and
+compute_shuffled_index(i) = f_{R-1}(...f_0(i)). The spec's committee is
+indices[compute_shuffled_index(i)] for i in a range. Let L_R = indices and
+L_r[x] = L_{r+1}[f_r(x)]; unrolling gives L_0[i] = indices[f_{R-1}(...f_0(i))]. So applying
+the rounds from R-1 down to 0 as list permutations yields shuffled[i] = indices[p(i)],
+and every committee is a slice of `shuffled`.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Sequence
+
+import numpy as np
+
+from beacon.crypto.hash import hash
+
+# Enough for previous/current/next epoch of a few forks; a 16k-validator entry is ~130 KB.
+_MAX_ENTRIES = 32
+_shuffles: "OrderedDict[tuple[bytes, bytes, int], list[int]]" = OrderedDict()
+
+
+def _round_bits(seed: bytes, round_byte: bytes, n: int) -> np.ndarray:
+    """bit(position) for positions 0..n-1 of one round, as the spec computes it per position."""
+    source = b"".join(hash(seed + round_byte + k.to_bytes(4, "little")) for k in range((n + 255) // 256))
+    # byte (pos % 256) // 8 of block pos // 256, bit pos % 8: little-endian bit order overall.
+    return np.unpackbits(np.frombuffer(source, dtype=np.uint8), bitorder="little")[:n].astype(bool)
+
+
+def shuffle_list(indices: Sequence[int], seed: bytes, rounds: int) -> list[int]:
+    """[indices[compute_shuffled_index(i, len(indices), seed)] for i in range(len(indices))]."""
+    n = len(indices)
+    if n <= 1:
+        return list(indices)
+    values = np.asarray(indices, dtype=np.uint64)
+    positions = np.arange(n, dtype=np.int64)
+    for r in range(rounds - 1, -1, -1):
+        round_byte = r.to_bytes(1, "little")
+        pivot = int.from_bytes(hash(seed + round_byte)[0:8], "little") % n
+        flip = (pivot - positions) % n
+        bits = _round_bits(seed, round_byte, n)
+        swap = bits[np.maximum(positions, flip)]
+        values = np.where(swap, values[flip], values)
+    return values.tolist()
+
+
+def shuffled_index_mapping(index_count: int, seed: bytes, rounds: int) -> list[int]:
+    """[compute_shuffled_index(i, index_count, seed) for i in range(index_count)]."""
+    return shuffle_list(range(index_count), seed, rounds)
+
+
+def indices_digest(indices: Sequence[int]) -> bytes:
+    """A content key for an index list (sha256 of its uint64 little-endian packing)."""
+    return hash(np.asarray(indices, dtype="<u8").tobytes())
+
+
+def get_shuffled(indices: Sequence[int], seed: bytes, rounds: int, digest: bytes | None = None) -> list[int]:
+    """shuffle_list, memoized by content (seed, digest of indices, rounds); callers must not mutate."""
+    if digest is None:
+        digest = indices_digest(indices)
+    key = (seed, digest, rounds)
+    found = _shuffles.get(key)
+    if found is not None:
+        _shuffles.move_to_end(key)
+        return found
+    result = shuffle_list(indices, seed, rounds)
+    _shuffles[key] = result
+    if len(_shuffles) > _MAX_ENTRIES:
+        _shuffles.popitem(last=False)
+    return result
+
+
+def clear() -> None:
+    _shuffles.clear()
