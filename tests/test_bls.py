@@ -297,6 +297,8 @@ def test_verify_multiple_semantics() -> None:
     assert not bls.verify_multiple(pks[:3], msgs, agg, DOM)  # length mismatch
     assert not bls.verify_multiple(pks[::-1], msgs, agg, DOM)
     assert not bls.verify_multiple(pks, msgs, sigs[0], DOM)
+    assert not bls.verify_multiple(None, msgs, agg, DOM)  # type: ignore[arg-type]
+    assert not bls.verify_multiple(pks, None, agg, DOM)  # type: ignore[arg-type]
     # Spec literally: the empty product equals e(g, S) only for S = infinity.
     assert bls.verify_multiple([], [], G2_INFINITY, DOM)
     assert not bls.verify_multiple([], [], agg, DOM)

@@ -255,9 +255,13 @@ def verify_multiple(
     """Spec bls_verify_multiple: prod_i e(pubkeys[i], hash_to_G2(message_hashes[i])) == e(g, sig)."""
     if not _enabled:
         return True
-    if len(pubkeys) != len(message_hashes):
+    try:
+        signers = [(p,) for p in pubkeys]
+        if len(signers) != len(message_hashes):
+            return False
+    except TypeError:  # not sequences at all: malformed input, still just "invalid"
         return False
-    return _check([_Prepared.build([(p,) for p in pubkeys], message_hashes, signature, domain)])
+    return _check([_Prepared.build(signers, message_hashes, signature, domain)])
 
 
 @dataclass(frozen=True)
