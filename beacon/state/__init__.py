@@ -16,7 +16,7 @@ from beacon.state.cache import clear_caches
 from beacon.state.errors import InvalidBlock, InvalidOperation, InvalidSlot, StateTransitionError
 from beacon.state.math import bytes_to_int, int_to_bytes, integer_squareroot, xor
 from beacon.state.misc import (
-    compute_activation_exit_epoch, compute_committee, compute_domain, compute_epoch_of_slot,
+    GENESIS_EPOCH, compute_activation_exit_epoch, compute_committee, compute_domain, compute_epoch_of_slot,
     compute_shuffled_index, compute_start_slot_of_epoch,
 )
 from beacon.state.mutators import decrease_balance, increase_balance, initiate_validator_exit, slash_validator
@@ -24,3 +24,10 @@ from beacon.state.predicates import (
     is_active_validator, is_slashable_attestation_data, is_slashable_validator, is_valid_indexed_attestation,
     is_valid_merkle_branch,
 )
+from beacon.state.block import (
+    process_attestation, process_attester_slashing, process_block, process_block_header, process_deposit,
+    process_eth1_data, process_operations, process_proposer_slashing, process_randao, process_transfer,
+    process_voluntary_exit,
+)
+from beacon.state.genesis import initialize_beacon_state_from_eth1, is_valid_genesis_state
+from beacon.state.slots import apply_block, process_slot, process_slots, state_transition

@@ -14,7 +14,7 @@ from beacon.state import cache as _cache
 from beacon.state.cache import ActiveSet, EpochView, get_cache
 from beacon.state.math import int_to_bytes
 from beacon.state.misc import (
-    compute_committee, compute_domain, compute_epoch_of_slot, compute_shuffled_index,
+    GENESIS_EPOCH, compute_committee, compute_domain, compute_epoch_of_slot, compute_shuffled_index,
     compute_start_slot_of_epoch,
 )
 from beacon.state.predicates import is_active_validator
@@ -31,8 +31,7 @@ def get_current_epoch(state: Any) -> int:
 def get_previous_epoch(state: Any) -> int:
     """Return the previous epoch (unless the current epoch is ``GENESIS_EPOCH``)."""
     current_epoch = get_current_epoch(state)
-    genesis_epoch = state.config.GENESIS_EPOCH
-    return genesis_epoch if current_epoch == genesis_epoch else current_epoch - 1
+    return GENESIS_EPOCH if current_epoch == GENESIS_EPOCH else current_epoch - 1
 
 
 # spec v0.8.2: Beacon state accessors / get_block_root

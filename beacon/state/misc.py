@@ -12,6 +12,10 @@ from beacon.crypto.hash import hash
 from beacon.state.math import bytes_to_int, int_to_bytes
 from beacon.state.shuffle import get_shuffled
 
+# spec v0.8.2: Configuration / Initial values. Not in the preset files (nor in Config's
+# SPEC_CONSTANTS), so it is defined here, next to the epoch arithmetic that needs it.
+GENESIS_EPOCH = 0
+
 
 # spec v0.8.2: Misc / compute_shuffled_index
 def compute_shuffled_index(index: int, index_count: int, seed: bytes, *, cfg: Config) -> int:
