@@ -81,8 +81,9 @@ def get_genesis_store(genesis_state: Any) -> Store:
     cfg = genesis_state.config
     genesis_block = t.BeaconBlock(state_root=genesis_state.hash_tree_root())
     root = genesis_block.signing_root()
-    justified_checkpoint = t.Checkpoint(epoch=cfg.GENESIS_EPOCH, root=root)
-    finalized_checkpoint = t.Checkpoint(epoch=cfg.GENESIS_EPOCH, root=root)
+    genesis_epoch = cfg.GENESIS_SLOT // cfg.SLOTS_PER_EPOCH  # GENESIS_EPOCH = compute_epoch_of_slot(GENESIS_SLOT)
+    justified_checkpoint = t.Checkpoint(epoch=genesis_epoch, root=root)
+    finalized_checkpoint = t.Checkpoint(epoch=genesis_epoch, root=root)
     return Store(
         time=genesis_state.genesis_time,
         justified_checkpoint=justified_checkpoint,
@@ -109,7 +110,7 @@ def get_ancestor(store: Store, root: bytes, slot: int) -> bytes:
 
 def _checkpoint_state(store: Store, checkpoint: Any) -> Any:
     """store.checkpoint_states[checkpoint], computed as on_attestation does when missing."""
-    from beacon.state.transition import process_slots
+    from beacon.state.slots import process_slots
 
     key = cp_key(checkpoint)
     state = store.checkpoint_states.get(key)
@@ -220,7 +221,7 @@ def add_block(store: Store, root: bytes, block: Any, state: Any) -> None:
 
 # spec v0.8.2: Fork choice / Handlers / on_block
 def on_block(store: Store, block: Any) -> None:
-    from beacon.state.transition import state_transition
+    from beacon.state.slots import state_transition
 
     root = check_block(store, block)
     # Make a copy of the state to avoid mutability issues

@@ -91,20 +91,7 @@ def test_interop_deposits_are_signed_and_shaped():
         assert bls.verify(d.data.pubkey, d.data.signing_root(), d.data.signature, deposit_domain(cfg))
 
 
-def _state_available() -> bool:
-    try:
-        from beacon.state.genesis import initialize_beacon_state_from_eth1  # noqa: F401
-        return True
-    except ImportError:
-        return False
-
-
-needs_state = pytest.mark.skipif(not _state_available(),
-                                 reason="beacon.state.genesis.initialize_beacon_state_from_eth1 not in this build yet")
-
-
 @needs_shared
-@needs_state
 @pytest.mark.parametrize("count", [16, 32])
 def test_cli_genesis_is_byte_identical_to_reference(tmp_path, count):
     out = tmp_path / f"g{count}.ssz"
@@ -119,7 +106,6 @@ def test_cli_genesis_is_byte_identical_to_reference(tmp_path, count):
     assert got == ref
 
 
-@needs_state
 def test_yaml_round_trip(tmp_path):
     from genesis.state import create_interop_genesis_state
 

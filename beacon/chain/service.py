@@ -1,0 +1,603 @@
+"""The chain service: block and attestation import, persistence, fork choice, events.
+
+    chain = Chain.open(datadir, genesis_state)          # fresh datadir or restart
+    result = chain.import_block(block)                  # ImportResult(status, root, reason)
+    result = chain.import_attestation(attestation)
+    chain.on_tick(unix_time)                            # retries held future blocks/attestations
+    chain.head  -> HeadInfo(root, slot, state_root)     chain.head_state()
+    chain.get_blocks_by_range(start, count, step)       chain.get_blocks_by_root(roots)
+    chain.events.subscribe("head" | "justified" | "finalized" | "block", callback)
+
+Block pipeline, cheapest checks first: already known / known bad -> parent unknown (hold,
+bounded, retried when the parent is imported) -> from the future (hold until its slot) ->
+conflicts with finality (ignore) -> state transition on the parent's state (BLS, state root) ->
+ONE write batch (block, info, state when due, canonical index, head/justified/finalized,
+fork-choice votes of the block's attestations, pruning at finality) -> events. The chain never
+imports p2p: p2p calls in and subscribes to events.
+
+States: all non-finalized post-states can be rebuilt; a post-state is written to disk for the
+first block of each epoch on its branch (and for the finalized block), the rest are held in a
+bounded in-memory cache and rebuilt by replaying stored blocks from the nearest stored
+ancestor state (signatures and state roots were checked at import).
+"""
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Optional, Sequence
+
+from beacon.chain import fork_choice as fc
+from beacon.chain.errors import (
+    ChainError, FinalizedConflict, ForkChoiceError, FutureAttestation, FutureBlock, InvalidAttestation, Retry,
+    UnknownParent, UnknownTarget,
+)
+from beacon.db import BeaconDB, BlockInfo, Head
+from beacon.state import compute_epoch_of_slot, compute_start_slot_of_epoch
+
+log = logging.getLogger("beacon.chain")
+
+# Keep a stored snapshot state every this many epochs below finality (others are deleted).
+SNAPSHOT_EPOCHS = 8
+
+
+class Status(enum.Enum):
+    IMPORTED = "imported"
+    KNOWN = "known"  # already imported (or the genesis block)
+    HELD = "held"  # waits for its parent / voted block / its slot; retried automatically
+    INVALID = "invalid"  # breaks a rule: score the sender
+    IGNORED = "ignored"  # valid maybe, but useless (conflicts with finality, too old)
+
+
+@dataclass
+class ImportResult:
+    status: Status
+    root: bytes
+    reason: str = ""
+    # Blocks imported because of this call (this one plus held descendants), in order.
+    imported: list[bytes] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (Status.IMPORTED, Status.KNOWN)
+
+
+@dataclass(frozen=True)
+class HeadInfo:
+    root: bytes
+    slot: int
+    state_root: bytes
+
+
+@dataclass(frozen=True)
+class HeadEvent:
+    root: bytes
+    slot: int
+    previous_root: bytes
+    reorg_depth: int  # 0 when the new head extends the old one
+
+
+class ChainEvents:
+    """Callbacks by event name; a failing callback is logged and never breaks the import."""
+
+    NAMES = ("head", "justified", "finalized", "block")
+
+    def __init__(self) -> None:
+        self._subs: dict[str, list[Callable[[Any], None]]] = {n: [] for n in self.NAMES}
+
+    def subscribe(self, name: str, callback: Callable[[Any], None]) -> None:
+        if name not in self._subs:
+            raise ValueError(f"unknown chain event {name!r}; one of {self.NAMES}")
+        self._subs[name].append(callback)
+
+    def emit(self, name: str, payload: Any) -> None:
+        for cb in list(self._subs[name]):
+            try:
+                cb(payload)
+            except Exception:  # noqa: BLE001 - a subscriber bug must not undo an import
+                log.exception("chain event %s callback failed", name)
+
+
+class _StateCache(OrderedDict):
+    """store.block_states: a bounded LRU (evicted states are rebuilt by replay on demand)."""
+
+    def __init__(self, limit: int, pinned: Callable[[], set]) -> None:
+        super().__init__()
+        self.limit = limit
+        self._pinned = pinned
+
+    def get(self, key: Any, default: Any = None) -> Any:  # type: ignore[override]
+        if key in self:
+            self.move_to_end(key)
+            return super().__getitem__(key)
+        return default
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        if len(self) > self.limit:
+            pinned = self._pinned()
+            for k in list(self.keys()):
+                if len(self) <= self.limit:
+                    break
+                if k not in pinned and k != key:
+                    super().__delitem__(k)
+
+
+class Chain:
+    def __init__(self, db: BeaconDB, store: fc.Store, genesis_root: bytes, *,
+                 clock: Callable[[], float] = time.time, max_pending_blocks: int = 256,
+                 max_pending_attestations: int = 4096) -> None:
+        self.db = db
+        self.store = store
+        self.genesis_root = genesis_root
+        self.config = store.config
+        self.types = store.justified_checkpoint.types
+        self.clock = clock
+        self.events = ChainEvents()
+        self.max_pending_blocks = max_pending_blocks
+        self.max_pending_attestations = max_pending_attestations
+        self._pending_blocks: "OrderedDict[bytes, Any]" = OrderedDict()  # root -> block (parent unknown/future)
+        self._pending_atts: "OrderedDict[bytes, Any]" = OrderedDict()  # data root+sig -> attestation
+        self._bad: "OrderedDict[bytes, str]" = OrderedDict()  # roots of blocks that failed the transition
+        head = db.get_head()
+        assert head is not None
+        self._head = head
+
+    # --- construction ---------------------------------------------------------------------------
+    @classmethod
+    def open(cls, datadir: str | os.PathLike[str], genesis_state: Any, *, clock: Callable[[], float] = time.time,
+             state_cache_size: int = 64, **kw: Any) -> "Chain":
+        """A chain on `datadir`: stamped with this genesis when fresh, restored when not.
+
+        Raises beacon.db.StoreError (WrongGenesis, SchemaTooNew, DatadirInUse, ...) when the
+        datadir cannot be used; it is never overwritten.
+        """
+        store = fc.get_genesis_store(genesis_state)
+        genesis_root = bytes(store.justified_checkpoint.root)
+        db = BeaconDB(datadir, genesis_state.types, genesis_root)
+        try:
+            if db.get_head() is None:
+                genesis_block = store.blocks[genesis_root]
+                with db.batch() as wb:
+                    wb.put_block(genesis_root, genesis_block, _info(genesis_block, genesis_state))
+                    wb.put_state(genesis_root, genesis_state)
+                    wb.set_canonical(genesis_block.slot, genesis_root)
+                    wb.set_head(Head(genesis_root, genesis_block.slot))
+                    wb.set_justified(store.justified_checkpoint)
+                    wb.set_finalized(store.finalized_checkpoint)
+            else:
+                store = _restore_store(db, genesis_state)
+            chain = cls(db, store, genesis_root, clock=clock, **kw)
+            pinned_states = store.block_states
+            store.block_states = _StateCache(state_cache_size, chain._pinned_roots)
+            store.block_states.update(pinned_states)
+            store.state_loader = chain._load_state
+            chain.on_tick(clock())
+            chain.update_head()  # after a restart: the votes on disk decide, as before the stop
+            return chain
+        except BaseException:
+            db.close()
+            raise
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- queries ----------------------------------------------------------------------------------
+    @property
+    def head(self) -> HeadInfo:
+        info = self.db.get_block_info(self._head.root)
+        return HeadInfo(self._head.root, self._head.slot, info.state_root if info else b"")
+
+    def head_state(self) -> Any:
+        """The head block's post-state (a copy: callers may advance it)."""
+        return self.state_at_block(self._head.root).copy()
+
+    @property
+    def justified_checkpoint(self) -> Any:
+        return self.store.justified_checkpoint
+
+    @property
+    def finalized_checkpoint(self) -> Any:
+        return self.store.finalized_checkpoint
+
+    def current_slot(self) -> int:
+        gt = self.store.genesis_time
+        now = int(self.store.time)
+        return 0 if now < gt else (now - gt) // self.config.SECONDS_PER_SLOT
+
+    def has_block(self, root: bytes) -> bool:
+        return root in self.store.blocks or self.db.has_block(root)
+
+    def get_block(self, root: bytes) -> Optional[Any]:
+        block = self.store.blocks.get(root)
+        return block if block is not None else self.db.get_block(root)
+
+    def get_blocks_by_root(self, roots: Iterable[bytes]) -> list[Any]:
+        """The known blocks among `roots`, in the order asked (unknown ones are skipped)."""
+        out = []
+        for r in roots:
+            b = self.get_block(bytes(r))
+            if b is not None:
+                out.append(b)
+        return out
+
+    def get_blocks_by_range(self, start_slot: int, count: int, step: int = 1,
+                            head_root: Optional[bytes] = None) -> list[Any]:
+        """Canonical blocks at slots start_slot, start_slot+step, ... (count slots), skipped slots omitted.
+
+        With `head_root` (a peer's requested head), blocks of that chain are returned if we have it.
+        """
+        if count <= 0 or step <= 0:
+            return []
+        end = start_slot + count * step
+        if head_root is not None and bytes(head_root) != self._head.root and bytes(head_root) in self.store.blocks:
+            return self._range_on_branch(bytes(head_root), start_slot, end, step)
+        out = []
+        for slot, root in self.db.canonical_roots(start_slot, end):
+            if (slot - start_slot) % step == 0:
+                block = self.get_block(root)
+                if block is not None:
+                    out.append(block)
+        return out
+
+    def _range_on_branch(self, head_root: bytes, start: int, end: int, step: int) -> list[Any]:
+        out = []
+        root = head_root
+        while True:
+            block = self.get_block(root)
+            if block is None or block.slot < start:
+                break
+            if block.slot < end and (block.slot - start) % step == 0:
+                out.append(block)
+            if block.slot == 0:
+                break
+            root = bytes(block.parent_root)
+        return out[::-1]
+
+    def missing_parents(self) -> list[bytes]:
+        """Parent roots that held blocks wait for (p2p may request them by root)."""
+        return sorted({bytes(b.parent_root) for b in self._pending_blocks.values()
+                       if not self.has_block(bytes(b.parent_root))})
+
+    def state_at_block(self, root: bytes) -> Any:
+        return self.store.block_state(root)
+
+    # --- time ------------------------------------------------------------------------------------
+    def on_tick(self, unix_time: float) -> list[ImportResult]:
+        """Advance fork-choice time; retry held blocks/attestations whose time has come."""
+        t = int(unix_time)
+        if t > self.store.time:
+            fc.on_tick(self.store, t)
+        results: list[ImportResult] = []
+        due = [r for r, b in self._pending_blocks.items() if self.has_block(bytes(b.parent_root))]
+        for r in due:
+            block = self._pending_blocks.pop(r, None)
+            if block is not None:
+                results.append(self.import_block(block))
+        if self._pending_atts:
+            for key in list(self._pending_atts):
+                att = self._pending_atts.pop(key, None)
+                if att is not None:
+                    self.import_attestation(att)
+        return results
+
+    # --- block import --------------------------------------------------------------------------
+    def import_block(self, block: Any) -> ImportResult:
+        """Validate and import one block (and then any held descendants)."""
+        now = self.clock()
+        if int(now) > self.store.time:
+            fc.on_tick(self.store, int(now))
+        result = self._import_one(block)
+        if result.status is Status.IMPORTED:
+            queue = [result.root]
+            while queue:
+                parent = queue.pop(0)
+                children = [r for r, b in self._pending_blocks.items() if bytes(b.parent_root) == parent]
+                for r in children:
+                    child = self._pending_blocks.pop(r)
+                    sub = self._import_one(child)
+                    if sub.status is Status.IMPORTED:
+                        result.imported.append(sub.root)
+                        queue.append(sub.root)
+            self._retry_attestations(set(result.imported))
+        return result
+
+    def _retry_attestations(self, new_roots: set) -> None:
+        """Held attestations that vote for (or target) a block just imported get another go."""
+        for key, att in list(self._pending_atts.items()):
+            if bytes(att.data.beacon_block_root) in new_roots or bytes(att.data.target.root) in new_roots:
+                del self._pending_atts[key]
+                self.import_attestation(att)
+
+    def _hold(self, root: bytes, block: Any) -> None:
+        self._pending_blocks[root] = block
+        self._pending_blocks.move_to_end(root)
+        while len(self._pending_blocks) > self.max_pending_blocks:
+            self._pending_blocks.popitem(last=False)  # the oldest goes first
+
+    def _import_one(self, block: Any) -> ImportResult:
+        root = block.signing_root()
+        if root in self.store.blocks or self.db.has_block(root):
+            return ImportResult(Status.KNOWN, root)
+        if root in self._bad:
+            return ImportResult(Status.INVALID, root, f"known invalid: {self._bad[root]}")
+        try:
+            fc.check_block(self.store, block)
+        except (UnknownParent, FutureBlock) as e:
+            self._hold(root, block)
+            return ImportResult(Status.HELD, root, str(e))
+        except FinalizedConflict as e:
+            return ImportResult(Status.IGNORED, root, str(e))
+        parent_root = bytes(block.parent_root)
+        try:
+            pre = self.store.block_state(parent_root)
+        except KeyError as e:
+            return ImportResult(Status.IGNORED, root, str(e))
+        from beacon.state.errors import StateTransitionError
+        from beacon.state.slots import apply_block
+
+        try:
+            post = apply_block(pre, block, validate_state_root=True)
+        except StateTransitionError as e:
+            self._remember_bad(root, str(e))
+            return ImportResult(Status.INVALID, root, str(e))
+        self._commit_block(root, block, post)
+        return ImportResult(Status.IMPORTED, root, imported=[root])
+
+    def _remember_bad(self, root: bytes, reason: str) -> None:
+        self._bad[root] = reason
+        while len(self._bad) > 1024:
+            self._bad.popitem(last=False)
+
+    def _commit_block(self, root: bytes, block: Any, post: Any) -> None:
+        store = self.store
+        old_justified = fc.cp_key(store.justified_checkpoint)
+        old_finalized = fc.cp_key(store.finalized_checkpoint)
+        fc.add_block(store, root, block, post)
+        wb = self.db.batch()
+        wb.put_block(root, block, _info(block, post))
+        parent_info = self.db.get_block_info(bytes(block.parent_root))
+        spe = self.config.SLOTS_PER_EPOCH
+        if parent_info is None or parent_info.slot // spe != block.slot // spe:
+            wb.put_state(root, post)  # first block of an epoch on this branch: a replay anchor
+        # The block's attestations count in fork choice too (signatures were checked in the block).
+        self._votes_from_block(block, wb)
+        self._update_head_and_finality(wb, old_justified, old_finalized)
+        wb.commit()
+        self._emit_after_commit(root, block, old_justified, old_finalized)
+
+    def _votes_from_block(self, block: Any, wb: Any) -> None:
+        from beacon.crypto import bls
+
+        for att in block.body.attestations:
+            try:
+                with bls.enabled(False):
+                    changed = fc.on_attestation(self.store, att)
+            except (ForkChoiceError, ChainError) as e:
+                log.debug("block attestation not used by fork choice: %s", e)
+                continue
+            epoch = int(att.data.target.epoch)
+            broot = bytes(att.data.beacon_block_root)
+            for i in changed:
+                wb.put_latest_message(i, epoch, broot)
+
+    # --- head, canonical index, finality -------------------------------------------------------
+    def _update_head_and_finality(self, wb: Any, old_justified: fc.CheckpointKey,
+                                  old_finalized: fc.CheckpointKey) -> None:
+        store = self.store
+        if fc.cp_key(store.justified_checkpoint) != old_justified:
+            wb.set_justified(store.justified_checkpoint)
+        if fc.cp_key(store.finalized_checkpoint) != old_finalized:
+            wb.set_finalized(store.finalized_checkpoint)
+            self._finalize(wb)
+        new_head = fc.get_head(store)
+        self._pending_head_event = None
+        if new_head != self._head.root:
+            self._set_canonical(wb, new_head)
+
+    def _set_canonical(self, wb: Any, new_head: bytes) -> None:
+        store, db = self.store, self.db
+        # Walk the new head back to a block that is already canonical; everything on the
+        # way becomes canonical, and the old branch above that point stops being so.
+        branch = []
+        root = new_head
+        while True:
+            block = store.blocks.get(root) or db.get_block(root)
+            if db.get_canonical_root(block.slot) == root and root != new_head or block.slot == 0:
+                break
+            branch.append((block.slot, root))
+            root = bytes(block.parent_root)
+        fork_slot = store.blocks.get(root, None)
+        fork_slot = fork_slot.slot if fork_slot is not None else db.get_block_info(root).slot
+        old = self._head
+        depth = 0
+        for slot, _r in db.canonical_roots(fork_slot + 1, 2**64 - 1):
+            wb.delete_canonical(slot)
+            depth += 1
+        for slot, r in branch:
+            wb.set_canonical(slot, r)
+        new_slot = store.blocks[new_head].slot
+        wb.set_head(Head(new_head, new_slot))
+        self._head = Head(new_head, new_slot)
+        reorg = depth if old.root != root else 0
+        self._pending_head_event = HeadEvent(new_head, new_slot, old.root, reorg)
+
+    def _finalize(self, wb: Any) -> None:
+        """Prune fork choice below the new finalized block; keep what the disk must keep."""
+        store, db = self.store, self.db
+        fin_root = bytes(store.finalized_checkpoint.root)
+        # The finalized block's state is the new replay floor: make sure it is on disk.
+        if not db.has_state(fin_root):
+            wb.put_state(fin_root, store.block_state(fin_root))
+        removed = fc.prune_store(store)
+        fin_slot = store.blocks[fin_root].slot
+        canonical_below = set()
+        removed_set = set(removed)
+        r = fin_root
+        while r == fin_root or r in removed_set:
+            info = db.get_block_info(r)
+            if info is None or info.slot == 0:
+                break
+            r = info.parent_root
+            canonical_below.add(r)
+        spe = self.config.SLOTS_PER_EPOCH
+        for r in removed:
+            if r in canonical_below:
+                wb.mark_cold(r)
+                info = db.get_block_info(r)
+                # Thin out stored states below finality to one snapshot per SNAPSHOT_EPOCHS.
+                if info is not None and info.slot != 0 and (info.slot // spe) % SNAPSHOT_EPOCHS != 0:
+                    wb.delete_state(r)
+            else:
+                wb.delete_block(r)  # a branch finality cut off: never canonical again
+        log.info("finalized epoch %d root 0x%s (slot %d); pruned %d blocks", store.finalized_checkpoint.epoch,
+                 fin_root.hex()[:12], fin_slot, len(removed))
+
+    def _emit_after_commit(self, root: bytes, block: Any, old_justified: fc.CheckpointKey,
+                           old_finalized: fc.CheckpointKey) -> None:
+        self.events.emit("block", (root, block))
+        if fc.cp_key(self.store.justified_checkpoint) != old_justified:
+            self.events.emit("justified", self.store.justified_checkpoint.copy())
+        if fc.cp_key(self.store.finalized_checkpoint) != old_finalized:
+            self.events.emit("finalized", self.store.finalized_checkpoint.copy())
+        ev = getattr(self, "_pending_head_event", None)
+        if ev is not None:
+            self._pending_head_event = None
+            self.events.emit("head", ev)
+
+    # --- attestation import --------------------------------------------------------------------
+    def import_attestation(self, attestation: Any) -> ImportResult:
+        """Validate an attestation and count it in fork choice; held if its blocks are unknown."""
+        now = self.clock()
+        if int(now) > self.store.time:
+            fc.on_tick(self.store, int(now))
+        data = attestation.data
+        key = attestation.hash_tree_root()
+        vote = bytes(data.beacon_block_root)
+        if vote not in self.store.blocks:
+            if self.db.has_block(vote):
+                return ImportResult(Status.IGNORED, key, "votes for a block below finality")
+            self._hold_attestation(key, attestation)
+            return ImportResult(Status.HELD, key, f"voted block 0x{vote.hex()[:16]} is unknown")
+        old_justified = fc.cp_key(self.store.justified_checkpoint)
+        old_finalized = fc.cp_key(self.store.finalized_checkpoint)
+        try:
+            changed = fc.on_attestation(self.store, attestation)
+        except (UnknownTarget, FutureAttestation) as e:
+            self._hold_attestation(key, attestation)
+            return ImportResult(Status.HELD, key, str(e))
+        except InvalidAttestation as e:
+            return ImportResult(Status.INVALID, key, str(e))
+        except ForkChoiceError as e:
+            return ImportResult(Status.IGNORED, key, str(e))
+        if changed:
+            wb = self.db.batch()
+            for i in changed:
+                wb.put_latest_message(i, int(data.target.epoch), vote)
+            self._update_head_and_finality(wb, old_justified, old_finalized)
+            wb.commit()
+            ev = getattr(self, "_pending_head_event", None)
+            if ev is not None:
+                self._pending_head_event = None
+                self.events.emit("head", ev)
+        return ImportResult(Status.IMPORTED, key)
+
+    def _hold_attestation(self, key: bytes, attestation: Any) -> None:
+        self._pending_atts[key] = attestation
+        while len(self._pending_atts) > self.max_pending_attestations:
+            self._pending_atts.popitem(last=False)
+
+    def update_head(self) -> HeadInfo:
+        """Recompute the head (e.g. once per slot) and persist it if it moved."""
+        wb = self.db.batch()
+        j, f = fc.cp_key(self.store.justified_checkpoint), fc.cp_key(self.store.finalized_checkpoint)
+        self._update_head_and_finality(wb, j, f)
+        if len(wb):
+            wb.commit()
+            ev = getattr(self, "_pending_head_event", None)
+            if ev is not None:
+                self._pending_head_event = None
+                self.events.emit("head", ev)
+        return self.head
+
+    # --- states ------------------------------------------------------------------------------------
+    def _pinned_roots(self) -> set:
+        return {self._head.root, bytes(self.store.justified_checkpoint.root), bytes(self.store.finalized_checkpoint.root)}
+
+    def _load_state(self, root: bytes) -> Optional[Any]:
+        """Rebuild a block's post-state: nearest stored (or cached) ancestor state + replay."""
+        from beacon.crypto import bls
+        from beacon.state.slots import apply_block
+
+        chain = []
+        r = root
+        base = None
+        while True:
+            cached = self.store.block_states.get(r) if r != root else None
+            if cached is not None:
+                base = cached
+                break
+            stored = self.db.get_state(r)
+            if stored is not None:
+                base = stored
+                break
+            block = self.store.blocks.get(r) or self.db.get_block(r)
+            if block is None or block.slot == 0:
+                return None
+            chain.append(block)
+            r = bytes(block.parent_root)
+        state = base
+        with bls.enabled(False):  # every replayed block passed full validation at import
+            for block in reversed(chain):
+                state = apply_block(state, block, validate_state_root=False)
+        if chain:
+            self.store.block_states[root] = state
+        return state
+
+
+def _info(block: Any, post: Any) -> BlockInfo:
+    return BlockInfo(
+        slot=int(block.slot), parent_root=bytes(block.parent_root), state_root=bytes(block.state_root),
+        justified_epoch=int(post.current_justified_checkpoint.epoch),
+        justified_root=bytes(post.current_justified_checkpoint.root),
+        finalized_epoch=int(post.finalized_checkpoint.epoch), finalized_root=bytes(post.finalized_checkpoint.root),
+    )
+
+
+def _restore_store(db: BeaconDB, genesis_state: Any) -> fc.Store:
+    """Rebuild the fork-choice Store from disk after a restart (clean or not)."""
+    from beacon.chain.proto_array import ProtoArray
+
+    t = genesis_state.types
+    justified = db.get_justified()
+    finalized = db.get_finalized()
+    fin_root = bytes(finalized.root)
+    fin_block = db.get_block(fin_root)
+    store = fc.Store(time=int(genesis_state.genesis_time), justified_checkpoint=justified,
+                     finalized_checkpoint=finalized, genesis_time=int(genesis_state.genesis_time))
+    store.blocks[fin_root] = fin_block
+    store.proto = ProtoArray(fin_root, fin_block.slot)
+    hot = []
+    for r in db.hot_roots():
+        if r == fin_root:
+            continue
+        info = db.get_block_info(r)
+        if info is not None and info.slot > fin_block.slot:
+            hot.append((info.slot, r))
+    hot.sort()
+    for slot, r in hot:
+        block = db.get_block(r)
+        if bytes(block.parent_root) not in store.blocks:
+            continue  # a side branch finality cut off before its deletion reached disk
+        store.blocks[r] = block
+        store.proto.add_block(r, slot, bytes(block.parent_root))
+    if fin_root == bytes(t.BeaconBlock(state_root=genesis_state.hash_tree_root()).signing_root()):
+        store.block_states[fin_root] = genesis_state.copy()
+    for index, epoch, root in db.latest_messages():
+        store.latest_messages[index] = fc.LatestMessage(epoch=epoch, root=root)
+        store.proto.process_vote(index, root)
+    return store
