@@ -13,9 +13,12 @@ from beacon.state.accessors import (
     get_attestation_data_slot, get_attesting_indices, get_block_root, get_block_root_at_slot,
     get_current_epoch, get_previous_epoch, get_total_balance,
 )
+from beacon.state.misc import GENESIS_EPOCH
 
-# spec v0.8.2: Constants / Initial values (GENESIS_EPOCH = compute_epoch_of_slot(GENESIS_SLOT) = 0)
-GENESIS_EPOCH = 0
+__all__ = [
+    "GENESIS_EPOCH", "get_matching_source_attestations", "get_matching_target_attestations",
+    "get_matching_head_attestations", "get_unslashed_attesting_indices", "get_attesting_balance",
+]
 
 
 # spec v0.8.2: Epoch processing / Helper functions / get_matching_source_attestations
