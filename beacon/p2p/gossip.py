@@ -47,8 +47,14 @@ from .interface import GossipVerdict
 log = logging.getLogger(__name__)
 
 # An RPC frame carries the message plus topic, from, seqno, signature, key and control
-# data; leave room for that around one maximum-size `data`.
+# data; leave room for that around one maximum-size `data` when *receiving*.
 RPC_FRAME_OVERHEAD = 64 * 1024
+# When *sending*, py-libp2p drops (with only a debug log) any RPC frame over 1 MiB
+# (pubsub.py creates RpcQueue() with DefaultMaxMessageSize = 1 MiB, gossipsub.py
+# send_rpc checks it), as go-libp2p-pubsub does. The envelope around `data` (topic,
+# 8-byte seqno, 39-byte from, ~72-byte signature, 37-byte key, protobuf tags) is well
+# under this reserve, so publish() refuses what would otherwise vanish silently.
+PUBLISH_ENVELOPE_RESERVE = 512
 
 Validator = Callable[[str, bytes], Awaitable[GossipVerdict]]
 MessageHandler = Callable[[str, bytes, ID], Awaitable[None]]
@@ -182,11 +188,13 @@ class Gossip:
                     log.exception("gossip handler for %s failed", topic)
 
     async def publish(self, topic: str, data: bytes) -> None:
-        """Publish SSZ bytes; the spec forbids emitting more than GOSSIP_MAX_SIZE."""
+        """Publish SSZ bytes; the spec forbids emitting more than GOSSIP_MAX_SIZE, and
+        the library cannot emit a frame over 1 MiB (see PUBLISH_ENVELOPE_RESERVE)."""
         if topic not in self.config.topics:
             raise ValueError(f"not an interop topic: {topic}")
-        if len(data) > self.config.max_size:
-            raise ValueError(f"gossip payload of {len(data)} bytes exceeds {self.config.max_size}")
+        limit = self.config.max_size - PUBLISH_ENVELOPE_RESERVE
+        if len(data) > limit:
+            raise ValueError(f"gossip payload of {len(data)} bytes exceeds the publishable {limit}")
         await self.pubsub.publish(topic, data)
 
     def mesh_peers(self, topic: str) -> set[ID]:

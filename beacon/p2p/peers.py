@@ -154,8 +154,11 @@ class PeerManager:
 
     def _on_disconnected(self, conn: INetConn) -> None:
         peer_id: ID = conn.muxed_conn.peer_id
-        if self.host.is_connected(peer_id):
-            return  # another connection to the same peer is still up
+        # The swarm notifies before it drops `conn` from its table, so look for a
+        # *different* live connection to this peer.
+        others = [c for c in self.host.libp2p.get_network().get_connections(peer_id) if c is not conn and not c.is_closed]
+        if others:
+            return
         if self.peers.pop(peer_id, None) is not None:
             log.info("peer %s disconnected", peer_id)
         self.host.notify_disconnected(peer_id)
