@@ -253,6 +253,14 @@ def run_case(case: Case) -> Result:
     return Result(case.id, "passed")
 
 
+def active_bls() -> str:
+    """The backend handlers will use, for the summary line ("?" if there is no BLS layer)."""
+    try:
+        return str(importlib.import_module("beacon.crypto.bls").get_backend())
+    except (ImportError, AttributeError):
+        return os.environ.get(ENV_BLS) or "?"
+
+
 def _worker_init(bls: str | None) -> None:
     configure_bls(bls)
     load_handlers()
@@ -344,6 +352,7 @@ def run(root: Path, presets: Sequence[str] | None = None, handlers: Sequence[str
     elapsed = time.monotonic() - started
     total = report(p.cases, results, problems + p.problems, verbose=verbose, out=out)
     workers = 1 if jobs <= 1 or len(p.cases) <= 1 else jobs
-    out(f"ran {len(p.cases)} cases from {p.root} ({', '.join(p.presets)}) in {elapsed:.1f}s on {workers} worker(s)")
+    out(f"ran {len(p.cases)} cases from {p.root} ({', '.join(p.presets)}) in {elapsed:.1f}s "
+        f"on {workers} worker(s), bls {active_bls()}")
     out(total.line)
     return 1 if total.failed else 0
