@@ -259,9 +259,10 @@ class Chain:
         return out[::-1]
 
     def missing_parents(self) -> list[bytes]:
-        """Parent roots that held blocks wait for (p2p may request them by root)."""
+        """Roots that held blocks wait for and nobody has sent (p2p may request them by root)."""
         return sorted({bytes(b.parent_root) for b in self._pending_blocks.values()
-                       if not self.has_block(bytes(b.parent_root))})
+                       if bytes(b.parent_root) not in self._pending_blocks
+                       and not self.has_block(bytes(b.parent_root))})
 
     def state_at_block(self, root: bytes) -> Any:
         return self.store.block_state(root)
@@ -323,11 +324,20 @@ class Chain:
         root = block.signing_root()
         if root in self.store.blocks or self.db.has_block(root):
             return ImportResult(Status.KNOWN, root)
-        if root in self._bad:
-            return ImportResult(Status.INVALID, root, f"known invalid: {self._bad[root]}")
+        # Known-bad blocks are keyed by hash_tree_root, which covers the signature: the
+        # signing root does not, and a forged signature must not ban the real block.
+        full_root = block.hash_tree_root()
+        if full_root in self._bad:
+            return ImportResult(Status.INVALID, root, f"known invalid: {self._bad[full_root]}")
         try:
             fc.check_block(self.store, block)
-        except (UnknownParent, FutureBlock) as e:
+        except UnknownParent as e:
+            if self.db.has_block(bytes(block.parent_root)):
+                # Stored but pruned from fork choice: the parent is below the finalized block.
+                return ImportResult(Status.IGNORED, root, "parent is before the finalized block (conflicts with finality)")
+            self._hold(root, block)
+            return ImportResult(Status.HELD, root, str(e))
+        except FutureBlock as e:
             self._hold(root, block)
             return ImportResult(Status.HELD, root, str(e))
         except FinalizedConflict as e:
@@ -343,7 +353,7 @@ class Chain:
         try:
             post = apply_block(pre, block, validate_state_root=True)
         except StateTransitionError as e:
-            self._remember_bad(root, str(e))
+            self._remember_bad(full_root, str(e))
             return ImportResult(Status.INVALID, root, str(e))
         self._commit_block(root, block, post)
         return ImportResult(Status.IMPORTED, root, imported=[root])

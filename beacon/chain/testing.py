@@ -116,6 +116,21 @@ def make_attestations(head_state: Any, head_root: bytes, slot: int, participants
     return out
 
 
+def make_epoch_attestations(head_state: Any, head_root: bytes, epoch: int,
+                            participants: Optional[Iterable[int]] = None, keys: Keys = KEYS) -> list[Any]:
+    """Attestations of every committee of `epoch` (each active validator once), voting head_root.
+
+    For slots before the head (same epoch) the data comes from the head state as it is, which
+    is what fork choice checks; such attestations could not be included in blocks."""
+    cfg = head_state.config
+    start = compute_start_slot_of_epoch(epoch, cfg=cfg)
+    plist = None if participants is None else list(participants)
+    out = []
+    for slot in range(start, start + cfg.SLOTS_PER_EPOCH):
+        out += make_attestations(head_state, head_root, slot, plist, keys)
+    return out
+
+
 class ChainBuilder:
     """Builds a tree of real blocks from a genesis state: build(parent, slot, ...) -> root."""
 
