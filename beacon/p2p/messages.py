@@ -1,14 +1,14 @@
-"""SSZ encodings of the req/resp messages (eth2.0-specs v0.8.3, p2p-interface.md).
+"""Encodings of the req/resp messages (eth2.0-specs v0.8.3, p2p-interface.md).
 
-Hand-written with `struct` for now: every request here is fixed-size, and the only
-variable-size shapes are two top-level lists. When beacon/ssz and beacon/types land,
-this is the one module to swap: keep the function names and the `DecodeError` contract.
+The p2p layer works with small immutable dataclasses; the bytes come from the SSZ types
+in `wire_types` (beacon.ssz). `DecodeError` is beacon.ssz's, so the chain and the wire
+share one decode-error family.
 
-SSZ rules used (simple-serialize.md): uintN little-endian; BytesN raw; a container of
-fixed-size fields is the concatenation of its fields; a list of fixed-size items is the
-concatenation of its items; a list of variable-size items is a table of 4-byte
-little-endian offsets (one per item, measured from the start of the list) followed by
-the items.
+Block lists stay opaque here: p2p never decodes a BeaconBlock, so an SSZ
+List[BeaconBlock] is framed from already-encoded items (a table of 4-byte little-endian
+offsets, one per item, measured from the start of the list, then the items -
+simple-serialize.md, variable-size elements) and split back into item bytes for the
+chain to decode.
 """
 from __future__ import annotations
 
@@ -16,11 +16,17 @@ import struct
 from dataclasses import dataclass
 from typing import Sequence
 
+from beacon.ssz import DecodeError
+
+from .wire_types import BeaconBlocksRequestSSZ, BlockRootsSSZ, GoodbyeReasonSSZ, HelloMessageSSZ
+
 BYTES_PER_LENGTH_OFFSET = 4
 
-
-class DecodeError(ValueError):
-    """Bytes that are not a valid encoding of the expected message."""
+__all__ = [
+    "DecodeError", "HelloMessage", "GoodbyeReason", "BeaconBlocksRequest", "encode_goodbye", "decode_goodbye",
+    "encode_recent_beacon_blocks_request", "decode_recent_beacon_blocks_request", "encode_block_list",
+    "decode_block_list", "encode_error_message", "decode_error_message",
+]
 
 
 @dataclass(frozen=True)
@@ -32,22 +38,25 @@ class HelloMessage:
     head_slot: int  # uint64
 
     SSZ_SIZE = 4 + 32 + 8 + 32 + 8  # 84
-    _FORMAT = struct.Struct("<4s32sQ32sQ")
 
     def encode(self) -> bytes:
         _check_len("fork_version", self.fork_version, 4)
         _check_len("finalized_root", self.finalized_root, 32)
         _check_len("head_root", self.head_root, 32)
-        return self._FORMAT.pack(
-            self.fork_version, self.finalized_root, self.finalized_epoch, self.head_root, self.head_slot
-        )
+        return HelloMessageSSZ(
+            fork_version=self.fork_version,
+            finalized_root=self.finalized_root,
+            finalized_epoch=self.finalized_epoch,
+            head_root=self.head_root,
+            head_slot=self.head_slot,
+        ).serialize()
 
     @classmethod
     def decode(cls, data: bytes) -> "HelloMessage":
-        if len(data) != cls.SSZ_SIZE:
+        if len(data) != cls.SSZ_SIZE:  # checked first so the error names the size
             raise DecodeError(f"HelloMessage must be {cls.SSZ_SIZE} bytes, got {len(data)}")
-        fork_version, finalized_root, finalized_epoch, head_root, head_slot = cls._FORMAT.unpack(data)
-        return cls(fork_version, finalized_root, finalized_epoch, head_root, head_slot)
+        v = HelloMessageSSZ.deserialize(data)
+        return cls(bytes(v.fork_version), bytes(v.finalized_root), int(v.finalized_epoch), bytes(v.head_root), int(v.head_slot))
 
 
 class GoodbyeReason:
@@ -62,13 +71,13 @@ GOODBYE_SSZ_SIZE = 8
 
 
 def encode_goodbye(reason: int) -> bytes:
-    return struct.pack("<Q", reason)
+    return GoodbyeReasonSSZ.serialize(reason)
 
 
 def decode_goodbye(data: bytes) -> int:
     if len(data) != GOODBYE_SSZ_SIZE:
         raise DecodeError(f"Goodbye must be {GOODBYE_SSZ_SIZE} bytes, got {len(data)}")
-    return int(struct.unpack("<Q", data)[0])
+    return int(GoodbyeReasonSSZ.deserialize(data))
 
 
 @dataclass(frozen=True)
@@ -79,32 +88,33 @@ class BeaconBlocksRequest:
     step: int  # uint64
 
     SSZ_SIZE = 32 + 8 + 8 + 8  # 56
-    _FORMAT = struct.Struct("<32sQQQ")
 
     def encode(self) -> bytes:
         _check_len("head_block_root", self.head_block_root, 32)
-        return self._FORMAT.pack(self.head_block_root, self.start_slot, self.count, self.step)
+        return BeaconBlocksRequestSSZ(
+            head_block_root=self.head_block_root, start_slot=self.start_slot, count=self.count, step=self.step
+        ).serialize()
 
     @classmethod
     def decode(cls, data: bytes) -> "BeaconBlocksRequest":
         if len(data) != cls.SSZ_SIZE:
             raise DecodeError(f"BeaconBlocksRequest must be {cls.SSZ_SIZE} bytes, got {len(data)}")
-        return cls(*cls._FORMAT.unpack(data))
+        v = BeaconBlocksRequestSSZ.deserialize(data)
+        return cls(bytes(v.head_block_root), int(v.start_slot), int(v.count), int(v.step))
 
 
 def encode_recent_beacon_blocks_request(roots: Sequence[bytes]) -> bytes:
     """`RecentBeaconBlocksRequest` is the containerless List[Bytes32]: roots back to back."""
     for r in roots:
         _check_len("block root", r, 32)
-    return b"".join(roots)
+    return BlockRootsSSZ.serialize(list(roots))
 
 
 def decode_recent_beacon_blocks_request(data: bytes, max_count: int) -> list[bytes]:
-    if len(data) % 32:
-        raise DecodeError(f"List[Bytes32] length {len(data)} is not a multiple of 32")
-    if len(data) // 32 > max_count:
-        raise DecodeError(f"{len(data) // 32} roots requested, limit is {max_count}")
-    return [data[i : i + 32] for i in range(0, len(data), 32)]
+    roots = [bytes(r) for r in BlockRootsSSZ.deserialize(data)]
+    if len(roots) > max_count:
+        raise DecodeError(f"{len(roots)} roots requested, limit is {max_count}")
+    return roots
 
 
 def encode_block_list(blocks: Sequence[bytes]) -> bytes:

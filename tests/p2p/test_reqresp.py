@@ -60,6 +60,22 @@ def test_message_encodings_have_spec_sizes() -> None:
         m.decode_block_list(b"\x08\x00\x00\x00\x04\x00\x00\x00", 10)  # offsets go backwards
 
 
+def test_message_types_use_the_shared_ssz_layer() -> None:
+    import beacon.ssz
+    from beacon.p2p.wire_types import BlockRootsSSZ, HelloMessageSSZ
+
+    assert m.DecodeError is beacon.ssz.DecodeError
+    assert HelloMessageSSZ.fixed_size() == m.HelloMessage.SSZ_SIZE
+    roots = [bytes([i]) * 32 for i in range(3)]
+    assert m.decode_recent_beacon_blocks_request(m.encode_recent_beacon_blocks_request(roots), 3) == roots
+    with pytest.raises(m.DecodeError):
+        m.decode_recent_beacon_blocks_request(b"\x00" * 33, 3)
+    with pytest.raises(m.DecodeError):
+        m.decode_recent_beacon_blocks_request(b"\x00" * 32 * 4, 3)
+    with pytest.raises(m.DecodeError):  # over the List limit itself
+        BlockRootsSSZ.deserialize(b"\x00" * 32 * 1025)
+
+
 # -- Hello / Goodbye -------------------------------------------------------------------
 
 
