@@ -2,7 +2,7 @@
 
 py-libp2p 0.8.1's GossipSub is a v1.1-v2.0 router whose extras change the v1.0
 behaviour the profile expects, so they are switched off here: adaptive gossip (it moves
-D_low/D_high and stretches the heartbeat to 30-120 s), spam protection (drops more than
+D_low/D_high and stretches the heartbeat to 30-60 s), spam protection (drops more than
 10 messages per topic per second from one forwarder - ourselves included), eclipse
 protection (grafts extra peers for IP diversity), and peer exchange. D_lazy is not a
 parameter at all (the library gossips to max(6, 25% of peers)); InteropGossipSub pins it.
