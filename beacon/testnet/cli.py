@@ -1,0 +1,157 @@
+"""`pybeacon testnet`: run interop exercises from YAML descriptions and write the report.
+
+    pybeacon testnet exercises/ex4.yaml --netns --out runs/ex4
+    pybeacon testnet exercises/ex2.yaml --client-b "lighthouse bn ... {peers}" --client-b-name Lighthouse --swap
+
+Exit status: 0 every goal reached, 1 a goal missed, 2 bad usage or description, 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from beacon.testnet import netns
+from beacon.testnet.spec import (
+    LIST_PLACEHOLDERS, WATCH_MODES, WORD_PLACEHOLDERS, Spec, SpecError, check_template, load_spec,
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("specs", nargs="+", metavar="SPEC.yaml", help="testnet description(s), run one after another")
+    parser.add_argument("--netns", action="store_true",
+                        help="one Linux network namespace per node on a private bridge (root, iproute2); "
+                             "without root it falls back to 127.0.0.1 ports")
+    parser.add_argument("--out", metavar="DIR", help="output directory (default testnet-runs/<UTC time>)")
+    for role in ("a", "b"):
+        R = role.upper()
+        parser.add_argument(f"--client-{role}", metavar="CMD",
+                            help=f"command template for role {R}'s nodes (placeholders: "
+                                 + " ".join("{" + p + "}" for p in sorted(WORD_PLACEHOLDERS | LIST_PLACEHOLDERS)) + ")")
+        parser.add_argument(f"--client-{role}-name", metavar="NAME", help=f"name of role {R}'s client in the report")
+        parser.add_argument(f"--client-{role}-watch", choices=WATCH_MODES,
+                            help=f"how to read role {R}'s nodes (default: status for pybeacon, metrics otherwise)")
+    parser.add_argument("--swap", action="store_true", help="exchange the clients of roles A and B ([swap] exercises)")
+    parser.add_argument("--skip-link-shaping", action="store_true",
+                        help="run even where link latency/loss cannot be applied (noted in the report)")
+    parser.add_argument("--check", action="store_true", help="only validate the descriptions and print a summary")
+
+
+def _apply_overrides(spec: Spec, args: argparse.Namespace) -> Spec:
+    clients = dict(spec.clients)
+    for role in ("a", "b"):
+        client = dataclasses.replace(clients[role.upper()])
+        cmd = getattr(args, f"client_{role}", None)
+        if cmd:
+            check_template(cmd, f"--client-{role}", WORD_PLACEHOLDERS, LIST_PLACEHOLDERS)
+            client.command, client.watch = cmd, "metrics"
+            client.name = cmd.split()[0].rsplit("/", 1)[-1]
+        if name := getattr(args, f"client_{role}_name", None):
+            client.name = name
+        if watch := getattr(args, f"client_{role}_watch", None):
+            client.watch = watch
+        if client.watch == "log" and not client.log_patterns:
+            raise SpecError(f"--client-{role}-watch log needs log_patterns in the description's clients.{role.upper()}")
+        clients[role.upper()] = client
+    spec = dataclasses.replace(spec, clients=clients)
+    return spec.swapped() if args.swap else spec
+
+
+def _summary(spec: Spec) -> str:
+    lines = [f"{spec.name}: {len(spec.nodes)} nodes, {spec.validators} validators, preset {spec.preset}, "
+             f"{spec.seconds_per_slot} s slots, time limit {spec.time_limit:g} s"]
+    for n in spec.nodes:
+        vals = f"{n.validators_start}:{n.validators_count}" if n.validators_count else "none"
+        lines.append(f"  {n.id:6} role {n.role} ({spec.clients[n.role].name}) validators {vals}"
+                     + (f" -> dials {', '.join(spec.peering[n.id])}" if n.id in spec.peering else ""))
+    goal = f"finalized epoch {spec.goal.finalized_epoch}" if spec.goal.finalized_epoch else ""
+    if spec.goal.peered:
+        goal = (goal + " and " if goal else "") + "peered"
+    lines.append(f"  goal: {goal} on {', '.join(spec.goal.nodes)}")
+    lines += [f"  event: {e.describe(spec.slots_per_epoch)}" for e in spec.events]
+    return "\n".join(lines)
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # SIGTERM/SIGHUP clean up exactly like Ctrl-C
+
+
+def run(args: argparse.Namespace) -> int:
+    from beacon.testnet.report import write_plot, write_report
+    from beacon.testnet.runner import TestnetRun, copy_spec
+
+    try:
+        specs = [_apply_overrides(load_spec(p), args) for p in args.specs]
+    except SpecError as e:
+        print(f"pybeacon testnet: {e}", file=sys.stderr)
+        return 2
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        print(f"pybeacon testnet: two descriptions share a name ({', '.join(names)}); give each a distinct `name:`",
+              file=sys.stderr)
+        return 2
+    if args.check:
+        for s in specs:
+            print(_summary(s))
+        return 0
+
+    use_netns = bool(args.netns)
+    if use_netns and (reason := netns.unavailable_reason()):
+        print(f"pybeacon testnet: --netns unavailable ({reason}); falling back to 127.0.0.1 ports", file=sys.stderr)
+        use_netns = False
+    if netns.unavailable_reason() is None:
+        for ns in netns.clean_stale():
+            print(f"pybeacon testnet: removed stale namespace {ns} of an earlier run", file=sys.stderr)
+    shaped = [n.id for s in specs for n in s.nodes if n.link.active()]
+    if use_netns and shaped and not args.skip_link_shaping and (reason := netns.netem_unavailable_reason()):
+        print(f"pybeacon testnet: link latency/loss for {', '.join(shaped)} cannot be applied: {reason}; "
+              "pass --skip-link-shaping to run without it", file=sys.stderr)
+        return 2
+
+    out = Path(args.out or f"testnet-runs/{datetime.datetime.now(datetime.timezone.utc):%Y%m%d-%H%M%S}").resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    old = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    results = []
+    status = 0
+    try:
+        for spec in specs:
+            ex_out = out / spec.name
+            copy_spec(spec, ex_out)
+            tn = TestnetRun(spec, ex_out, use_netns=use_netns, allow_no_shaping=args.skip_link_shaping)
+            try:
+                res = tn.run()
+            except KeyboardInterrupt:
+                status = 130
+                res = getattr(tn, "result", None)
+            if res is not None:
+                try:
+                    write_plot(res, ex_out / "plot.png")
+                except Exception as e:  # a broken plot must not lose the report
+                    res.problems.append(f"plot not written: {e}")
+                results.append(res)
+            if status == 130:
+                break
+            if not res.reached:
+                status = 1
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        if results:
+            report = write_report(results, out / "report.md")
+            print(f"report: {report}", flush=True)
+    if status == 130:
+        print("pybeacon testnet: interrupted; every node stopped and namespace removed", file=sys.stderr)
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pybeacon testnet", description=__doc__.split("\n")[0])
+    add_arguments(parser)
+    try:
+        return run(parser.parse_args(argv))
+    except KeyboardInterrupt:
+        return 130

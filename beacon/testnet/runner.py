@@ -1,0 +1,546 @@
+"""Running one testnet: genesis, node processes, scheduled events, polling, the goal.
+
+Each node is a real OS process in its own session (so SIGSTOP, kill and clean-up reach its
+whole process group), optionally inside its own network namespace. `TestnetRun.run()` always
+stops every process and removes every namespace it made before it returns or raises.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, TextIO
+
+import yaml
+
+from beacon.testnet import status as st
+from beacon.testnet.netns import NetnsError, NetnsLab
+from beacon.testnet.spec import Client, Node, Spec
+
+STOP_GRACE = 8.0  # seconds between SIGTERM and SIGKILL at shutdown
+
+
+class RunError(RuntimeError):
+    """The run could not start (genesis failed, a node never announced its address, ...)."""
+
+
+@dataclasses.dataclass
+class Sample:
+    t: float  # Unix time of the poll
+    node: str
+    ok: bool
+    head_slot: int | None = None
+    head_root: str | None = None
+    justified_epoch: int | None = None
+    finalized_epoch: int | None = None
+    finalized_root: str | None = None
+    peers: int | None = None
+    syncing: bool | None = None
+    error: str | None = None
+
+
+@dataclasses.dataclass
+class NodeRuntime:
+    node: Node
+    client: Client
+    ip: str
+    port: int
+    http_port: int
+    metrics_port: int
+    datadir: Path
+    log_path: Path
+    connector: st.Connector = st.default_connector
+    proc: subprocess.Popen[bytes] | None = None
+    state: str = "pending"  # pending | running | paused | down | exited
+    peer_id: str | None = None
+    announce_offset: int = 0  # log offset where the current launch began
+    starts: int = 0
+    exits: list[str] = dataclasses.field(default_factory=list)
+    command: list[str] = dataclasses.field(default_factory=list)
+    log_reader: st.LogReader | None = None
+    netem: str | None = None
+    reannounce: bool = False  # started again: look for its address in the new log lines
+    last_peer_ids: list[str] | None = None
+
+    @property
+    def multiaddr(self) -> str | None:
+        return None if self.peer_id is None else f"/ip4/{self.ip}/tcp/{self.port}/p2p/{self.peer_id}"
+
+
+@dataclasses.dataclass
+class RunResult:
+    spec: Spec
+    out_dir: Path
+    mode: str
+    genesis_time: int
+    started: float
+    ended: float
+    reached: bool
+    reason: str
+    samples: list[Sample]
+    problems: list[str]
+    timeline: list[tuple[float, str]]
+    nodes: dict[str, NodeRuntime]
+    goal_times: dict[str, float]
+    first_finality: dict[str, float]
+
+
+def pybeacon_command() -> list[str]:
+    """How to run our own client: the installed script, else this interpreter's module."""
+    script = Path(sys.executable).with_name("pybeacon")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "beacon.cli"]
+
+
+def expand(template: str, words: dict[str, str], lists: dict[str, list[str]]) -> list[str]:
+    """Split a command template and fill its placeholders (validated by spec.check_template)."""
+    out: list[str] = []
+    for token in shlex.split(template):
+        name = token[1:-1] if token.startswith("{") and token.endswith("}") else None
+        if name in lists:
+            out.extend(lists[name])
+            continue
+        if name == "peers" and not words["peers"]:
+            continue  # a node that dials nobody gets no empty argument
+        out.append(re.sub(r"\{(\w+)\}", lambda m: words[m.group(1)], token))
+    return out
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct free TCP ports on 127.0.0.1 (held together so none is handed out twice)."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def log_tail(path: Path, lines: int = 6) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, 2) - 8192))
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class TestnetRun:
+    def __init__(self, spec: Spec, out_dir: Path, use_netns: bool = False, allow_no_shaping: bool = False,
+                 echo: TextIO | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.spec = spec
+        self.out = out_dir
+        self.use_netns = use_netns
+        self.allow_no_shaping = allow_no_shaping
+        self.echo = echo if echo is not None else sys.stdout
+        self.clock = clock
+        self.lab: NetnsLab | None = None
+        self.nodes: dict[str, NodeRuntime] = {}
+        self.samples: list[Sample] = []
+        self.problems: list[str] = []
+        self.timeline: list[tuple[float, str]] = []
+        self.genesis_time = 0
+        self.started = 0.0
+        self.goal_times: dict[str, float] = {}
+        self.first_finality: dict[str, float] = {}
+        self._samples_file: TextIO | None = None
+        self._pending: list[tuple[int, str, str]] = []  # (slot, action, node) not yet done
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(2, len(spec.nodes)))
+
+    # ------------------------------------------------------------------ small helpers
+    def say(self, text: str) -> None:
+        print(text, file=self.echo, flush=True)
+
+    def note(self, text: str) -> None:
+        """Something that happened, for the timeline in the report."""
+        self.timeline.append((self.clock(), text))
+        self.say(f"[{self.spec.name}] {text}")
+
+    def problem(self, text: str) -> None:
+        if text not in self.problems:
+            self.problems.append(text)
+            self.say(f"[{self.spec.name}] PROBLEM: {text}")
+
+    def slot_now(self) -> int:
+        return int((self.clock() - self.genesis_time) // self.spec.seconds_per_slot)
+
+    # ------------------------------------------------------------------ set-up
+    def prepare(self) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        for sub in ("logs", "data"):
+            (self.out / sub).mkdir(exist_ok=True)
+        (self.out / "config.yaml").write_text(yaml.safe_dump(self.spec.config or {}, default_flow_style=False)
+                                              if self.spec.config else "{}\n")
+        ids = [n.id for n in self.spec.nodes]
+        shaped = [n for n in self.spec.nodes if n.link.active()]
+        if shaped and not self.allow_no_shaping and not self.use_netns:
+            raise RunError(f"link latency/loss for {', '.join(n.id for n in shaped)} needs --netns "
+                           "(or pass --skip-link-shaping to run without it)")
+        if self.use_netns:
+            self.lab = NetnsLab()
+            try:
+                ips = self.lab.setup(ids)
+            except NetnsError as e:
+                raise RunError(f"network namespaces: {e}") from None
+            ports = {n: (9000, 5052, 8008) for n in ids}
+            self.note(f"network namespaces {self.lab.bridge_ns} (bridge) and "
+                      f"{', '.join(self.lab.node_ns[i] + '=' + ips[i] for i in ids)}")
+        else:
+            ips = {n: "127.0.0.1" for n in ids}
+            flat = free_ports(3 * len(ids))
+            ports = {n: tuple(flat[3 * i:3 * i + 3]) for i, n in enumerate(ids)}
+        for n in self.spec.nodes:
+            p2p, http, metrics = ports[n.id]
+            rt = NodeRuntime(node=n, client=self.spec.clients[n.role], ip=ips[n.id], port=p2p, http_port=http,
+                             metrics_port=metrics, datadir=self.out / "data" / n.id,
+                             log_path=self.out / "logs" / f"{n.id}.log")
+            rt.datadir.mkdir(parents=True, exist_ok=True)
+            if self.lab is not None:
+                rt.connector = self.lab.connector(n.id)
+            if n.link.active() and self.lab is not None and not self.allow_no_shaping:
+                try:
+                    rt.netem = self.lab.shape(n.id, n.link)
+                except NetnsError as e:
+                    raise RunError(str(e)) from None
+                self.note(f"{n.id} link: {rt.netem}")
+            elif n.link.active():
+                self.problem(f"{n.id}: link shaping {n.link} not applied (--skip-link-shaping)")
+            if rt.client.watch == "log":
+                rt.log_reader = st.LogReader(rt.log_path, rt.client.log_patterns)
+            self.nodes[n.id] = rt
+        self._samples_file = open(self.out / "samples.jsonl", "w")
+
+    def make_genesis(self) -> Path:
+        self.genesis_time = int(self.clock() + self.spec.genesis_delay)
+        out = self.out / "genesis.ssz"
+        cmd = expand(self.spec.genesis_command,
+                     {"validators": str(self.spec.validators), "genesis_time": str(self.genesis_time),
+                      "out": str(out), "preset": self.spec.preset, "config": str(self.out / "config.yaml")},
+                     {"pybeacon": pybeacon_command()})
+        self.note(f"genesis: {self.spec.validators} validators, genesis time {self.genesis_time} "
+                  f"(in {self.genesis_time - self.clock():.0f} s)")
+        with open(self.out / "logs" / "genesis.log", "wb") as log:
+            try:
+                proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=600,
+                                      start_new_session=True)
+            except (OSError, subprocess.TimeoutExpired) as e:
+                raise RunError(f"genesis command {shlex.join(cmd)} failed: {e}") from None
+        if proc.returncode != 0 or not out.exists():
+            raise RunError(f"genesis command {shlex.join(cmd)} exited {proc.returncode}:\n"
+                           f"{log_tail(self.out / 'logs' / 'genesis.log')}")
+        return out
+
+    # ------------------------------------------------------------------ processes
+    def launch(self, rt: NodeRuntime) -> None:
+        targets = self.spec.peering.get(rt.node.id, [])
+        addrs = [self.nodes[t].multiaddr for t in targets]
+        assert all(addrs), "dialled nodes are started (and announced) first"
+        n = rt.node
+        words = {
+            "genesis": str(self.out / "genesis.ssz"), "port": str(rt.port), "datadir": str(rt.datadir),
+            "peers": ",".join(a for a in addrs if a), "validators": f"{n.validators_start}:{n.validators_count}",
+            "validators_start": str(n.validators_start), "validators_count": str(n.validators_count),
+            "http_port": str(rt.http_port), "metrics_port": str(rt.metrics_port),
+            "config": str(self.out / "config.yaml"), "ip": rt.ip, "preset": self.spec.preset,
+            "node_id": n.id, "log": str(rt.log_path),
+        }
+        lists = {
+            "pybeacon": pybeacon_command(),
+            "peer_args": [x for a in addrs if a for x in (rt.client.peer_flag, a)],
+            "validator_args": ["--validators", words["validators"]] if n.validators_count else [],
+        }
+        rt.command = expand(rt.client.command, words, lists)
+        argv = (self.lab.exec_prefix(n.id) if self.lab else []) + rt.command
+        env = dict(os.environ, **rt.client.env)
+        log = open(rt.log_path, "ab")
+        log.seek(0, 2)
+        log.write(f"==== harness: start #{rt.starts + 1}: {shlex.join(rt.command)}\n".encode())
+        log.flush()
+        # Search for the announcement only after our own header: it holds the peers' addresses.
+        rt.announce_offset = log.tell()
+        try:
+            rt.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                       env=env, cwd=rt.datadir, start_new_session=True)
+        except OSError as e:
+            raise RunError(f"{n.id}: cannot start {rt.command[0]}: {e.strerror}") from None
+        finally:
+            log.close()
+        rt.starts += 1
+        rt.state = "running"
+
+    def find_announce(self, rt: NodeRuntime) -> str | None:
+        try:
+            with open(rt.log_path, "rb") as f:
+                f.seek(rt.announce_offset)
+                text = f.read().decode(errors="replace")
+        except OSError:
+            return None
+        m = re.search(rt.client.multiaddr_pattern, text)
+        return m.group("peer_id") if m else None
+
+    def wait_announced(self, group: list[NodeRuntime]) -> None:
+        """Block until every node of `group` printed its multiaddr (or fail clearly)."""
+        deadline = {rt.node.id: time.monotonic() + rt.client.start_timeout for rt in group}
+        waiting = list(group)
+        while waiting:
+            for rt in list(waiting):
+                if (pid := self.find_announce(rt)) is not None:
+                    rt.peer_id = pid
+                    waiting.remove(rt)
+                    self.note(f"{rt.node.id} ({rt.client.name}) up: {rt.multiaddr}")
+                elif rt.proc is not None and rt.proc.poll() is not None:
+                    raise RunError(f"{rt.node.id} exited with code {rt.proc.returncode} before announcing its "
+                                   f"address; last log lines ({rt.log_path}):\n{log_tail(rt.log_path)}")
+                elif time.monotonic() > deadline[rt.node.id]:
+                    raise RunError(f"{rt.node.id} printed no multiaddr matching {rt.client.multiaddr_pattern!r} "
+                                   f"within {rt.client.start_timeout:g} s; last log lines:\n{log_tail(rt.log_path)}")
+            time.sleep(0.1)
+
+    def start_initial(self) -> None:
+        """Start in waves: a node starts once every node it dials has announced its address."""
+        late = self.spec.late_joiners()
+        todo = [rt for rt in self.nodes.values() if rt.node.id not in late]
+        while todo:
+            wave = [rt for rt in todo if all(self.nodes[t].peer_id for t in self.spec.peering.get(rt.node.id, []))]
+            assert wave, "peering is acyclic (checked by the spec)"
+            for rt in wave:
+                self.launch(rt)
+            self.wait_announced(wave)
+            todo = [rt for rt in todo if rt not in wave]
+        lateness = self.clock() - self.genesis_time
+        if lateness > 0:
+            self.problem(f"coordinated start missed: the last node was up {lateness:.1f} s after genesis "
+                         f"(raise genesis_delay above {self.spec.genesis_delay:g} s)")
+        for e in self.spec.events:
+            if e.action == "join":
+                self._pending.append((e.at_slot, "join", e.node))
+            elif e.action == "pause":
+                self._pending += [(e.at_slot, "pause", e.node), (e.at_slot + e.slots, "resume", e.node)]
+            else:  # restart: the kill sorts before the start even when slots is 0 (stable sort)
+                self._pending += [(e.at_slot, "kill:" + e.signal, e.node), (e.at_slot + e.slots, "start", e.node)]
+        self._pending.sort(key=lambda p: p[0])
+
+    def signal_group(self, rt: NodeRuntime, sig: int) -> None:
+        if rt.proc is None:
+            return
+        try:
+            os.killpg(rt.proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def stop_node(self, rt: NodeRuntime, sig: int = signal.SIGTERM, grace: float = STOP_GRACE) -> None:
+        if rt.proc is None or rt.proc.poll() is not None:
+            self.signal_group(rt, signal.SIGKILL)  # stragglers of an exited leader
+            return
+        self.signal_group(rt, signal.SIGCONT)  # a paused node cannot handle SIGTERM
+        self.signal_group(rt, sig)
+        try:
+            rt.proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+        self.signal_group(rt, signal.SIGKILL)
+        try:
+            rt.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def do_events(self) -> None:
+        slot = self.slot_now()
+        while self._pending and self._pending[0][0] <= slot:
+            at, action, node_id = self._pending.pop(0)
+            rt = self.nodes[node_id]
+            if action in ("join", "start"):
+                if rt.state in ("running", "paused"):
+                    continue
+                self.launch(rt)
+                self.note(f"slot {slot}: {node_id} {'joins' if action == 'join' else 'restarted'}"
+                          f" (start #{rt.starts})")
+                rt.reannounce = True
+            elif action == "pause" and rt.state == "running":
+                self.signal_group(rt, signal.SIGSTOP)
+                rt.state = "paused"
+                self.note(f"slot {slot}: {node_id} paused (SIGSTOP)")
+            elif action == "resume" and rt.state == "paused":
+                self.signal_group(rt, signal.SIGCONT)
+                rt.state = "running"
+                self.note(f"slot {slot}: {node_id} resumed (SIGCONT)")
+            elif action.startswith("kill:") and rt.state in ("running", "paused"):
+                sig = getattr(signal, "SIG" + action.split(":")[1])
+                self.stop_node(rt, sig, grace=STOP_GRACE)
+                rt.exits.append(f"killed by harness (SIG{action.split(':')[1]}, exit {rt.proc.returncode})")
+                rt.state = "down"
+                self.note(f"slot {slot}: {node_id} killed with SIG{action.split(':')[1]}")
+
+    def check_processes(self) -> None:
+        for rt in self.nodes.values():
+            if rt.state in ("running", "paused") and rt.proc is not None and rt.proc.poll() is not None:
+                rt.state = "exited"
+                rt.exits.append(f"exited on its own with code {rt.proc.returncode}")
+                self.problem(f"{rt.node.id} exited with code {rt.proc.returncode} at slot {self.slot_now()}; "
+                             f"last log lines:\n{log_tail(rt.log_path)}")
+            if rt.state == "running" and rt.reannounce and (pid := self.find_announce(rt)) is not None:
+                if rt.peer_id is not None and pid != rt.peer_id:
+                    self.problem(f"{rt.node.id} came back with a new peer id {pid} (was {rt.peer_id}): "
+                                 "its static dialers still use the old one (keep the node key in the datadir)")
+                rt.peer_id, rt.reannounce = pid, False
+                self.note(f"{rt.node.id} up: {rt.multiaddr}")
+
+    # ------------------------------------------------------------------ watching
+    def observe(self, rt: NodeRuntime, now: float) -> Sample:
+        if rt.state != "running":
+            return Sample(now, rt.node.id, ok=False, error=rt.state)
+        host = "127.0.0.1"
+        try:
+            obs = st.observe(rt.client.watch, host, rt.http_port, rt.metrics_port,
+                             status_path=rt.client.status_path, metrics_path=rt.client.metrics_path,
+                             log=rt.log_reader, timeout=min(2.0, self.poll_interval()), connector=rt.connector)
+        except st.ObserveError as e:
+            return Sample(now, rt.node.id, ok=False, error=str(e))
+        rt.last_peer_ids = obs.peer_ids
+        return Sample(now, rt.node.id, ok=True, head_slot=obs.head_slot, head_root=obs.head_root,
+                      justified_epoch=obs.justified_epoch, finalized_epoch=obs.finalized_epoch,
+                      finalized_root=obs.finalized_root, peers=obs.peers, syncing=obs.syncing)
+
+    def poll_interval(self) -> float:
+        return self.spec.poll_interval or max(0.5, self.spec.seconds_per_slot / 2)
+
+    def poll(self) -> list[Sample]:
+        now = self.clock()
+        futures = [self._pool.submit(self.observe, rt, now) for rt in self.nodes.values()]
+        samples = [f.result() for f in futures]
+        for s in samples:
+            self.samples.append(s)
+            if self._samples_file:
+                self._samples_file.write(json.dumps(dataclasses.asdict(s)) + "\n")
+            if s.ok and s.finalized_epoch and s.node not in self.first_finality:
+                self.first_finality[s.node] = s.t
+        if self._samples_file:
+            self._samples_file.flush()
+        self.say(self.live_line(samples))
+        return samples
+
+    def live_line(self, samples: list[Sample]) -> str:
+        slot = self.slot_now()
+        parts = []
+        for s in samples:
+            if s.ok:
+                extra = " sync" if s.syncing else ""
+                parts.append(f"{s.node} h{s.head_slot} j{s.justified_epoch} f{s.finalized_epoch} p{s.peers}{extra}")
+            else:
+                parts.append(f"{s.node} {(s.error or '?').split(':')[0][:12]}")
+        return (f"[{self.spec.name} +{self.clock() - self.started:5.0f}s slot {slot:4d} "
+                f"ep {slot // self.spec.slots_per_epoch:3d}] " + " | ".join(parts))
+
+    def node_at_goal(self, rt: NodeRuntime, latest: Sample | None) -> bool:
+        goal = self.spec.goal
+        if latest is None or not latest.ok:
+            return False
+        if goal.finalized_epoch is not None and (latest.finalized_epoch or 0) < goal.finalized_epoch:
+            return False
+        if goal.peered:
+            want = self.spec.neighbours(rt.node.id)
+            ids = rt.last_peer_ids
+            known = {self.nodes[w].peer_id for w in want if self.nodes[w].peer_id}
+            if ids is not None and len(known) == len(want):
+                return known <= set(ids)
+            return (latest.peers or 0) >= len(want)
+        return True
+
+    def watch(self) -> tuple[bool, str]:
+        deadline = self.started + self.spec.time_limit
+        latest: dict[str, Sample] = {}
+        while True:
+            tick = time.monotonic()
+            self.do_events()
+            self.check_processes()
+            for s in self.poll():
+                latest[s.node] = s
+            for g in self.spec.goal.nodes:
+                if g not in self.goal_times and self.node_at_goal(self.nodes[g], latest.get(g)):
+                    self.goal_times[g] = latest[g].t
+                    self.note(f"{g} reached the goal at slot {self.slot_now()}")
+            if all(g in self.goal_times for g in self.spec.goal.nodes):
+                return True, "goal reached"
+            lost = [g for g in self.spec.goal.nodes if self.nodes[g].state == "exited"]
+            if lost:
+                return False, f"goal node(s) {', '.join(lost)} exited"
+            if self.clock() >= deadline:
+                return False, f"time limit of {self.spec.time_limit:g} s passed"
+            time.sleep(max(0.0, self.poll_interval() - (time.monotonic() - tick)))
+
+    # ------------------------------------------------------------------ the whole run
+    def cleanup(self) -> None:
+        running = [rt for rt in self.nodes.values() if rt.proc is not None]
+        list(self._pool.map(lambda rt: self.stop_node(rt), running))
+        if self.lab is not None:
+            self.lab.teardown()
+        if self._samples_file:
+            self._samples_file.close()
+            self._samples_file = None
+        self._pool.shutdown(wait=False)
+
+    def run(self) -> RunResult:
+        self.started = self.clock()
+        reached, reason = False, "did not start"
+        try:
+            self.prepare()
+            self.make_genesis()
+            self.start_initial()
+            reached, reason = self.watch()
+        except KeyboardInterrupt:
+            reason = "interrupted"
+            raise
+        except RunError as e:
+            reason = f"setup failed: {e}"
+            self.problem(str(e))
+        finally:
+            # A second Ctrl-C must not cut the clean-up short.
+            old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                self.cleanup()
+                self.note(f"finished: {reason}")
+                self.result = RunResult(
+                    spec=self.spec, out_dir=self.out, mode="netns" if self.use_netns else "loopback",
+                    genesis_time=self.genesis_time, started=self.started, ended=self.clock(), reached=reached,
+                    reason=reason, samples=self.samples, problems=self.problems, timeline=self.timeline,
+                    nodes=self.nodes, goal_times=self.goal_times, first_finality=self.first_finality)
+                write_summary(self.result)
+            finally:
+                signal.signal(signal.SIGINT, old)
+        return self.result
+
+
+def write_summary(res: RunResult) -> None:
+    """result.json: the machine-readable outcome next to samples.jsonl."""
+    if not res.out_dir.exists():
+        return
+    doc = {
+        "name": res.spec.name, "reached": res.reached, "reason": res.reason, "mode": res.mode,
+        "genesis_time": res.genesis_time, "started": res.started, "ended": res.ended,
+        "goal_times": res.goal_times, "first_finality": res.first_finality, "problems": res.problems,
+        "timeline": res.timeline,
+        "nodes": {k: {"role": v.node.role, "client": v.client.name, "ip": v.ip, "port": v.port,
+                      "peer_id": v.peer_id, "command": v.command, "starts": v.starts, "exits": v.exits,
+                      "netem": v.netem} for k, v in res.nodes.items()},
+    }
+    (res.out_dir / "result.json").write_text(json.dumps(doc, indent=2))
+
+
+def copy_spec(spec: Spec, out: Path) -> None:
+    if spec.path is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(spec.path, out / "spec.yaml")
