@@ -228,7 +228,7 @@ def get_compact_committees_root(state: Any, epoch: int) -> bytes:
         return view.compact_committees_root
     cfg = state.config
     t = state.types
-    validators = state.validators
+    validators = state.validators.items()
     increment = cfg.EFFECTIVE_BALANCE_INCREMENT
     # Gather plain lists first and build each CompactCommittee once (not append by append).
     pubkeys: list[list[bytes]] = [[] for _ in range(cfg.SHARD_COUNT)]
@@ -264,7 +264,7 @@ def _compact_committees_vector(t: Any) -> Any:
 # spec v0.8.2: Beacon state accessors / get_total_balance
 def get_total_balance(state: Any, indices: Iterable[int]) -> int:
     """Return the combined effective balance of the ``indices``. (1 Gwei minimum to avoid divisions by zero.)"""
-    validators = state.validators
+    validators = state.validators.items()  # the plain list: no per-item Sequence overhead
     return max(1, sum([validators[index].effective_balance for index in indices]))
 
 

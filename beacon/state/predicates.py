@@ -39,7 +39,6 @@ def is_valid_indexed_attestation(state: Any, indexed_attestation: Any) -> bool:
     from beacon.state.accessors import get_domain  # accessors import this module
 
     cfg = state.config
-    t = state.types
     bit_0_indices = list(indexed_attestation.custody_bit_0_indices)
     bit_1_indices = list(indexed_attestation.custody_bit_1_indices)
 
@@ -56,7 +55,7 @@ def is_valid_indexed_attestation(state: Any, indexed_attestation: Any) -> bool:
     if not (bit_0_indices == sorted(bit_0_indices) and bit_1_indices == sorted(bit_1_indices)):
         return False
     # The spec reads state.validators[i]: an unknown index is an out-of-range access (invalid).
-    validators = state.validators
+    validators = state.validators.items()  # the plain list: no per-item Sequence overhead
     n = len(validators)
     if any(i >= n for i in bit_0_indices) or any(i >= n for i in bit_1_indices):
         return False
@@ -68,12 +67,22 @@ def is_valid_indexed_attestation(state: Any, indexed_attestation: Any) -> bool:
             [validators[i].pubkey for i in bit_1_indices],
         ],
         message_hashes=[
-            t.AttestationDataAndCustodyBit(data=data, custody_bit=False).hash_tree_root(),
-            t.AttestationDataAndCustodyBit(data=data, custody_bit=True).hash_tree_root(),
+            attestation_data_and_custody_bit_root(data, False),
+            attestation_data_and_custody_bit_root(data, True),
         ],
         signature=indexed_attestation.signature,
         domain=get_domain(state, cfg.DOMAIN_ATTESTATION, data.target.epoch),
     )
+
+
+def attestation_data_and_custody_bit_root(data: Any, custody_bit: bool) -> bytes:
+    """hash_tree_root(AttestationDataAndCustodyBit(data=data, custody_bit=custody_bit)).
+
+    Without building the container (which would copy `data`): a two-field container's root
+    is hash(root of field 0 + root of field 1), and a boolean's root is its byte, zero-padded.
+    tests/state/test_helpers.py checks it against the container form.
+    """
+    return hash(data.hash_tree_root() + (b"\x01" if custody_bit else b"\x00") + b"\x00" * 31)
 
 
 # spec v0.8.2: Predicates / is_valid_merkle_branch
