@@ -19,8 +19,12 @@ def get_winning_crosslink_and_attesting_indices(state: Any, epoch: int, shard: i
 # spec v0.8.2: Epoch processing / Crosslinks / process_crosslinks
 def process_crosslinks(state: Any) -> None:
     cfg = state.config
-    # Copying the Vector keeps the crosslinks' cached roots (same value as the spec's list copy).
-    state.previous_crosslinks = state.current_crosslinks
+    # state.previous_crosslinks = [c for c in state.current_crosslinks], written only where the two
+    # differ (the shards crosslinked last epoch): the same value without copying every crosslink.
+    previous, current = state.previous_crosslinks, state.current_crosslinks
+    for shard in range(cfg.SHARD_COUNT):
+        if previous[shard].hash_tree_root() != current[shard].hash_tree_root():
+            previous[shard] = current[shard]
     with participation_scope(state) as part:
         for epoch in (get_previous_epoch(state), get_current_epoch(state)):
             attesters = part.for_epoch(epoch)

@@ -61,9 +61,12 @@ class CrosslinkCandidate:
 
     @property
     def indices(self) -> np.ndarray:
-        """get_unslashed_attesting_indices of the attestations voting for this crosslink (sorted)."""
+        """get_unslashed_attesting_indices of the attestations voting for this crosslink (distinct)."""
         if self._indices is None:
-            joined = np.unique(np.concatenate(self.parts)) if self.parts else _EMPTY
+            if len(self.parts) == 1:
+                joined = self.parts[0]  # one attestation: committee members, already distinct
+            else:
+                joined = np.unique(np.concatenate(self.parts)) if self.parts else _EMPTY
             self._indices = joined[~self._part.slashed[joined]]
             self._balance = self._part.total_of(self._indices)
         return self._indices

@@ -5,7 +5,6 @@ from typing import Any
 
 from beacon.state.accessors import get_current_epoch, get_validator_churn_limit
 from beacon.state.misc import compute_activation_exit_epoch
-from beacon.state.predicates import is_active_validator
 
 
 class _ExitQueue:
@@ -67,23 +66,27 @@ def process_registry_updates(state: Any) -> None:
     cfg = state.config
     current_epoch = get_current_epoch(state)
     exits = _ExitQueue(state)
+    # Constants hoisted out of the per-validator loop (it runs over the whole registry).
+    far_future_epoch = cfg.FAR_FUTURE_EPOCH
+    max_effective_balance = cfg.MAX_EFFECTIVE_BALANCE
+    ejection_balance = cfg.EJECTION_BALANCE
     # Process activation eligibility and ejections
     for index, validator in enumerate(state.validators):
-        if (
-            validator.activation_eligibility_epoch == cfg.FAR_FUTURE_EPOCH
-            and validator.effective_balance == cfg.MAX_EFFECTIVE_BALANCE
-        ):
+        effective_balance = validator.effective_balance
+        if validator.activation_eligibility_epoch == far_future_epoch and effective_balance == max_effective_balance:
             validator.activation_eligibility_epoch = current_epoch
 
-        if is_active_validator(validator, current_epoch) and validator.effective_balance <= cfg.EJECTION_BALANCE:
+        # is_active_validator(validator, current_epoch), inlined
+        if (effective_balance <= ejection_balance
+                and validator.activation_epoch <= current_epoch < validator.exit_epoch):
             exits.initiate_validator_exit(index)
 
     # Queue validators eligible for activation and not dequeued for activation prior to finalized epoch
     dequeue_floor = compute_activation_exit_epoch(state.finalized_checkpoint.epoch, cfg=cfg)
     activation_queue = sorted([
         index for index, validator in enumerate(state.validators)
-        if validator.activation_eligibility_epoch != cfg.FAR_FUTURE_EPOCH
-        and validator.activation_epoch >= dequeue_floor
+        if validator.activation_epoch >= dequeue_floor
+        and validator.activation_eligibility_epoch != far_future_epoch
     ], key=lambda index: state.validators[index].activation_eligibility_epoch)
     # Dequeued validators for activation up to churn limit (without resetting activation epoch)
     for index in activation_queue[:get_validator_churn_limit(state)]:

@@ -114,12 +114,15 @@ def crosslink_deltas(part: EpochParticipation) -> Tuple[np.ndarray, np.ndarray]:
     epoch = part.previous_epoch
     attesters = part.for_epoch(epoch)
     start_shard = get_start_shard(state, epoch)
+    member = np.zeros(part.n, dtype=bool)
     for offset in range(get_committee_count(state, epoch)):
         shard = (start_shard + offset) % cfg.SHARD_COUNT
         committee = part.committee(epoch, shard)
         _winning_crosslink, attesting, attesting_balance = attesters.winning_crosslink(shard)
         committee_balance = part.total_of(committee)
-        hit = np.isin(committee, attesting)
+        member[attesting] = True  # membership through one reusable mask, cleared right after
+        hit = member[committee]
+        member[attesting] = False
         rewards.add(committee[hit], [b * attesting_balance // committee_balance for b in base_rewards],
                     classes[committee[hit]])
         penalties.add(committee[~hit], base_rewards, classes[committee[~hit]])

@@ -48,13 +48,13 @@ def _validators(cfg: Config, t: Any, n: int, epoch: int, rng: random.Random | No
                 fields["slashed"] = True
                 fields["exit_epoch"] = epoch + rng.randint(0, 3)
                 fields["withdrawable_epoch"] = rng.choice([
-                    epoch + cfg.EPOCHS_PER_SLASHINGS_VECTOR // 2, epoch + rng.randint(1, 5), epoch - 1])
+                    epoch + cfg.EPOCHS_PER_SLASHINGS_VECTOR // 2, epoch + rng.randint(1, 5), max(0, epoch - 1)])
             elif roll < 0.10:  # exited or exiting
-                fields["exit_epoch"] = epoch + rng.randint(-2, 6)
+                fields["exit_epoch"] = max(0, epoch + rng.randint(-2, 6))
                 fields["withdrawable_epoch"] = fields["exit_epoch"] + cfg.MIN_VALIDATOR_WITHDRAWABILITY_DELAY
             elif roll < 0.16:  # pending activation, in the queue or not yet eligible
                 fields["activation_epoch"] = rng.choice([far, epoch + 1 + cfg.ACTIVATION_EXIT_DELAY])
-                fields["activation_eligibility_epoch"] = rng.choice([far, epoch - 1, epoch - 2, 0])
+                fields["activation_eligibility_epoch"] = rng.choice([far, max(0, epoch - 1), max(0, epoch - 2), 0])
                 fields["effective_balance"] = rng.choice([cfg.MAX_EFFECTIVE_BALANCE, eb])
             elif roll < 0.20:  # below the ejection balance
                 fields["effective_balance"] = rng.randint(1, cfg.EJECTION_BALANCE // inc) * inc
@@ -87,7 +87,7 @@ def build_epoch_state(cfg: Config, n: int, *, epoch: int = 4, full: bool = True,
         for s in range(cfg.SHARD_COUNT)
     ]
     state.previous_crosslinks = state.current_crosslinks
-    previous, current = epoch - 1, epoch
+    previous, current = max(0, epoch - 1), epoch
     cp = t.Checkpoint
     state.previous_justified_checkpoint = cp(epoch=max(0, epoch - 2), root=get_block_root(state, max(0, epoch - 2)))
     state.current_justified_checkpoint = cp(epoch=previous, root=get_block_root(state, previous))
@@ -103,7 +103,8 @@ def build_epoch_state(cfg: Config, n: int, *, epoch: int = 4, full: bool = True,
                            for _ in range(cfg.EPOCHS_PER_SLASHINGS_VECTOR)]
         state.eth1_data_votes = [t.Eth1Data(deposit_root=_h("d", i), deposit_count=i, block_hash=_h("b", i))
                                  for i in range(rng.randint(0, 3))]
-    state.previous_epoch_attestations = _attestations(state, previous, rng)
+    # At genesis the previous epoch is the current one, and its attestations are the current list.
+    state.previous_epoch_attestations = _attestations(state, previous, rng) if epoch > 0 else []
     state.current_epoch_attestations = _attestations(state, current, rng)
     return state
 
