@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import random
+import socket
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +36,27 @@ from .constants import MPLEX_ID, SECIO_ID
 from .identity import load_or_create_node_key, peer_id_of
 
 log = logging.getLogger(__name__)
+
+
+class _DropSecioObservedAddrError(logging.Filter):
+    """identify.py logs ERROR "Error getting remote address" on every SecIO connection
+    (SecureSession asks SecioMsgReadWriter for a `.conn` it lacks; docs/interop.md #7).
+    Known and harmless for us: keep it out of the node's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Error getting remote address")
+
+
+def _adopt_libp2p_logging() -> None:
+    # Importing libp2p runs its setup_logging(), which (without LIBP2P_DEBUG) detaches
+    # the "libp2p" logger (propagate=False, no handlers), so its warnings bypass the
+    # node's log configuration and reach stderr raw. Re-attach it to ours.
+    if not os.environ.get("LIBP2P_DEBUG"):
+        logging.getLogger("libp2p").propagate = True
+    logging.getLogger("libp2p.identity.identify.identify").addFilter(_DropSecioObservedAddrError())
+
+
+_adopt_libp2p_logging()
 
 DEFAULT_PORT = 9000
 DEFAULT_LISTEN_ADDRESS = "0.0.0.0"
@@ -123,6 +146,24 @@ def build_libp2p_host(key_pair: KeyPair, config: HostConfig) -> IHost:
     return host
 
 
+def ensure_port_free(address: str, port: int) -> None:
+    """Raise OSError if another process already listens on (address, port).
+
+    py-libp2p's TCP listener sets SO_REUSEPORT (transport/tcp/tcp.py, for hole
+    punching), so a second node on the same port starts "successfully" and the kernel
+    splits incoming connections between the two. A plain bind (no SO_REUSEPORT) fails
+    against any listener there, which turns that into a clear error.
+    """
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is fine
+        probe.bind((address, port))
+    except OSError as e:
+        raise OSError(e.errno, f"cannot listen on {address}:{port}: {e.strerror}") from e
+    finally:
+        probe.close()
+
+
 def parse_peer_multiaddr(text: str) -> PeerInfo:
     """`/ip4/1.2.3.4/tcp/9000/p2p/16Uiu2...` -> PeerInfo; ValueError on anything else."""
     try:
@@ -199,6 +240,8 @@ class P2PHost:
     @asynccontextmanager
     async def run(self) -> AsyncIterator["P2PHost"]:
         listen = multiaddr.Multiaddr(f"/ip4/{self.config.listen_address}/tcp/{self.config.port}")
+        if self.config.port:
+            ensure_port_free(self.config.listen_address, self.config.port)
         async with self.libp2p.run([listen]):
             if not self.libp2p.get_transport_addrs():
                 raise OSError(f"could not listen on {listen}")

@@ -153,3 +153,37 @@ def test_static_peer_is_dialled_when_it_appears_and_redialled_when_lost(tmp_path
                 assert await wait_until(lambda: len(b.peers.active_peers()) == 1)
 
     run(scenario, timeout=60)
+
+
+def test_second_node_on_the_same_port_is_an_error(tmp_path: Path) -> None:
+    """py-libp2p listens with SO_REUSEPORT; without our check a second node would share
+    the port and receive half of the first node's connections."""
+
+    async def scenario() -> None:
+        a = P2PHost.from_datadir(tmp_path / "a", HostConfig(listen_address="127.0.0.1", port=0))
+        async with a.run():
+            taken = port_of(a.multiaddr())
+            b = P2PHost.from_datadir(tmp_path / "b", HostConfig(listen_address="127.0.0.1", port=taken))
+            with pytest.raises(OSError, match="cannot listen on 127.0.0.1"):
+                async with b.run():
+                    pass
+            # A still accepts connections on its port.
+            c = P2PHost.from_datadir(tmp_path / "c", HostConfig(listen_address="127.0.0.1", port=0))
+            async with c.run():
+                conn = await c.dial(a.multiaddr())
+                assert conn.muxed_conn.peer_id == a.peer_id
+
+    run(scenario)
+
+
+def test_libp2p_logs_reach_the_node_logging(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    assert logging.getLogger("libp2p").propagate is True
+    with caplog.at_level(logging.WARNING):
+        logging.getLogger("libp2p.transport.tcp.tcp").warning("probe message")
+        # The known SecIO/identify noise is filtered (docs/interop.md #7).
+        logging.getLogger("libp2p.identity.identify.identify").error("Error getting remote address: x")
+    messages = [r.getMessage() for r in caplog.records]
+    assert "probe message" in messages
+    assert not any(m.startswith("Error getting remote address") for m in messages)
