@@ -114,7 +114,12 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out or f"testnet-runs/{datetime.datetime.now(datetime.timezone.utc):%Y%m%d-%H%M%S}").resolve()
     out.mkdir(parents=True, exist_ok=True)
-    old = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    # SIGINT too: a shell starts background jobs with SIGINT ignored, and the harness must
+    # still clean up when told to stop. A SIGHUP ignored on purpose (nohup) stays ignored.
+    wanted = [signal.SIGINT, signal.SIGTERM]
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        wanted.append(signal.SIGHUP)
+    old = {sig: signal.signal(sig, _raise_interrupt) for sig in wanted}
     results = []
     status = 0
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import datetime
 import platform
+import re
 from pathlib import Path
 from typing import Iterable
 
@@ -103,6 +104,8 @@ def exercise_section(res: RunResult, plot_rel: str | None) -> str:
     for node_id, rt in res.nodes.items():
         ls = last.get(node_id)
         proc = "; ".join(rt.exits) if rt.exits else ("never started" if rt.starts == 0 else "ran to the end")
+        if rt.starts > 1:
+            proc += f"; started {rt.starts} times"
         lines.append(f"| {node_id} | {_since(res, res.first_finality.get(node_id))} | "
                      f"{_since(res, res.goal_times.get(node_id)) if node_id in spec.goal.nodes else 'not a goal node'} | "
                      f"{ls.head_slot if ls else '—'} | {ls.justified_epoch if ls else '—'} | "
@@ -135,7 +138,8 @@ def exercise_section(res: RunResult, plot_rel: str | None) -> str:
     errors: dict[str, list[Sample]] = collections.defaultdict(list)
     for s in res.samples:
         # Before genesis a node may still be starting its API; that is not a problem.
-        if not s.ok and s.t >= res.genesis_time and s.error not in ("pending", "paused", "down", "exited"):
+        if (not s.ok and s.t >= res.genesis_time and s.error not in ("pending", "paused", "down", "exited")
+                and not (s.error or "").startswith("starting")):
             errors[s.node].append(s)
     for node_id, errs in errors.items():
         problems.append(f"{node_id}: {len(errs)} poll(s) got no status; first: {errs[0].error}")
@@ -198,7 +202,7 @@ def write_plot(res: RunResult, path: Path) -> Path | None:
         if res.spec.goal.finalized_epoch and node_id in res.spec.goal.nodes:
             ax.axhline(res.spec.goal.finalized_epoch, color="grey", linestyle=":", linewidth=1)
         for t, text in res.timeline:
-            if text.startswith("slot ") and node_id in text:
+            if text.startswith("slot ") and re.search(rf"\b{re.escape(node_id)}\b", text):
                 ax.axvline((t - res.genesis_time) / scale, color="red", linestyle="--", linewidth=0.8)
         rt = res.nodes[node_id]
         ax.set_title(f"{node_id} ({rt.client.name}, role {rt.node.role})", fontsize=9, loc="left")

@@ -70,6 +70,7 @@ class NodeRuntime:
     log_reader: st.LogReader | None = None
     netem: str | None = None
     reannounce: bool = False  # started again: look for its address in the new log lines
+    answered: bool = False  # its API answered since the latest start
     last_peer_ids: list[str] | None = None
 
     @property
@@ -281,6 +282,7 @@ class TestnetRun:
             log.close()
         rt.starts += 1
         rt.state = "running"
+        rt.answered = False
 
     def find_announce(self, rt: NodeRuntime) -> str | None:
         try:
@@ -409,7 +411,9 @@ class TestnetRun:
                              status_path=rt.client.status_path, metrics_path=rt.client.metrics_path,
                              log=rt.log_reader, timeout=min(2.0, self.poll_interval()), connector=rt.connector)
         except st.ObserveError as e:
-            return Sample(now, rt.node.id, ok=False, error=str(e))
+            # Until its API first answers after a start, a node is still starting, not failing.
+            return Sample(now, rt.node.id, ok=False, error=str(e) if rt.answered else f"starting: {e}")
+        rt.answered = True
         rt.last_peer_ids = obs.peer_ids
         return Sample(now, rt.node.id, ok=True, head_slot=obs.head_slot, head_root=obs.head_root,
                       justified_epoch=obs.justified_epoch, finalized_epoch=obs.finalized_epoch,
@@ -483,6 +487,13 @@ class TestnetRun:
             time.sleep(max(0.0, self.poll_interval() - (time.monotonic() - tick)))
 
     # ------------------------------------------------------------------ the whole run
+    def final_checks(self) -> None:
+        for rt in self.nodes.values():
+            if rt.state == "running" and not rt.answered:
+                last = next((s.error for s in reversed(self.samples) if s.node == rt.node.id), None)
+                self.problem(f"{rt.node.id} never answered after its start #{rt.starts} "
+                             f"({rt.client.watch}: {last})")
+
     def cleanup(self) -> None:
         running = [rt for rt in self.nodes.values() if rt.proc is not None]
         list(self._pool.map(lambda rt: self.stop_node(rt), running))
@@ -501,6 +512,7 @@ class TestnetRun:
             self.make_genesis()
             self.start_initial()
             reached, reason = self.watch()
+            self.final_checks()
         except KeyboardInterrupt:
             reason = "interrupted"
             raise
@@ -508,8 +520,8 @@ class TestnetRun:
             reason = f"setup failed: {e}"
             self.problem(str(e))
         finally:
-            # A second Ctrl-C must not cut the clean-up short.
-            old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            # A second Ctrl-C (or a TERM) must not cut the clean-up short.
+            old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
             try:
                 self.cleanup()
                 self.note(f"finished: {reason}")
@@ -520,7 +532,8 @@ class TestnetRun:
                     nodes=self.nodes, goal_times=self.goal_times, first_finality=self.first_finality)
                 write_summary(self.result)
             finally:
-                signal.signal(signal.SIGINT, old)
+                for sig, handler in old.items():
+                    signal.signal(sig, handler)
         return self.result
 
 
