@@ -3,11 +3,11 @@
 Outside a batch, `bls_verify`/`bls_verify_multiple` check at once (what the operations
 vectors and single-operation callers need). Inside `collect_signatures()` (process_block
 opens one) they only record a SignatureSet labelled with the object that carried it and
-return True; the block then checks all sets in one randomised multi-pairing. If the batch
-fails, each set is checked alone so the error names the first bad object, exactly as the
-in-order spec would have (the spec stops at the first failing assert; we stop at the first
-failing set in block order, and a non-signature failure earlier in the block is raised
-before the batch is looked at).
+return True; the block then checks all sets in one randomised multi-pairing, after every
+other rule of the block has passed. If the batch fails, each set is checked alone so the error
+names the first bad signature in block order. The one visible difference from the in-order
+spec: when a block breaks both a signature rule and a later non-signature rule, the
+non-signature error is the one reported (the block is invalid either way).
 
 Deposits never go through the batch (`bls_verify_now`): a bad deposit signature is not a
 block failure, the deposit is just skipped, so its answer is needed on the spot.
