@@ -126,6 +126,27 @@ def bench_milagro() -> None:
         print(f"    aggregate 64 pks    milagro {ms(c[0])}   fast cold {ms(d[0])}   fast warm {ms(e[0])}")
 
 
+def interleaved_verify_ratio(rounds: int = 5) -> Tuple[float, float, float]:
+    """py_ecc/fast verify ratio with the two measured back to back, round after round.
+
+    The machine is shared, so load can change between the per-backend sections above; a
+    ratio from adjacent measurements is the robust one. Returns (ratio, fast s, py_ecc s).
+    """
+    key = int.from_bytes(b"\x07" * 32, "big") % bls.CURVE_ORDER
+    msg = b"\x07" * 32
+    pk, sig = bls.privtopub(key), bls.sign(msg, key, DOMAIN)
+    ratios, fasts, slows = [], [], []
+    for _ in range(rounds):
+        with bls.use_backend("fast"):
+            f = timeit(lambda i: bls.verify(pk, msg, sig, DOMAIN), 20)[0]
+        with bls.use_backend("py_ecc"):
+            p = timeit(lambda i: bls.verify(pk, msg, sig, DOMAIN), 1)[0]
+        ratios.append(p / f)
+        fasts.append(f)
+        slows.append(p)
+    return statistics.median(ratios), statistics.median(fasts), statistics.median(slows)
+
+
 def main(argv: List[str]) -> int:
     quick = "--quick" in argv
     print("BLS (spec v0.8.2) benchmark; median per call")
@@ -138,11 +159,13 @@ def main(argv: List[str]) -> int:
                        ("hash_cold", "hash_to_G2 cold"), ("sign", "sign")]:
         if key in f and key in p:
             print(f"    {label:22s} {p[key] / f[key]:8.0f}x")
+    ratio, tf, tp = interleaved_verify_ratio()
+    print(f"  interleaved verify (warm): fast {ms(tf)}  py_ecc {ms(tp)}  ratio {ratio:.0f}x")
     ok_time = f["verify"] * 1e3 <= TARGET_VERIFY_MS
-    ok_ratio = p["verify"] / f["verify"] >= TARGET_RATIO
+    ok_ratio = ratio >= TARGET_RATIO
     print(f"  target: fast verify <= {TARGET_VERIFY_MS} ms: {'met' if ok_time else 'MISSED'} "
-          f"({f['verify'] * 1e3:.2f} ms warm, {f['verify_cold'] * 1e3:.2f} ms cold); "
-          f">= {TARGET_RATIO:.0f}x py_ecc: {'met' if ok_ratio else 'MISSED'} ({p['verify'] / f['verify']:.0f}x)")
+          f"({f['verify'] * 1e3:.2f} ms warm, {f['verify_cold'] * 1e3:.2f} ms cold hash); "
+          f">= {TARGET_RATIO:.0f}x py_ecc (interleaved): {'met' if ok_ratio else 'MISSED'} ({ratio:.0f}x)")
     return 0
 
 
