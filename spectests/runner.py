@@ -15,6 +15,7 @@ import importlib
 import multiprocessing
 import os
 import pkgutil
+import sys
 import time
 import traceback
 from collections import Counter, defaultdict
@@ -189,12 +190,14 @@ def plan(root: Path, presets: Sequence[str] | None = None, handlers: Sequence[st
     problems: list[Problem] = []
     fetch_hint = "run `pybeacon spectest fetch --preset {p}{h}`"
 
-    for f in filters:
-        if not any(f.matches(c) for c in cases):
-            problems.append(Problem(f.text, f"no vectors match {f.text!r} in {', '.join(chosen)} under {root}"))
+    unmatched = [f for f in filters if not any(f.matches(c) for c in cases)]
+
+    def no_match() -> list[Problem]:
+        return [Problem(f.text, f"no vectors match {f.text!r} in {', '.join(chosen)} under {root}") for f in unmatched]
 
     manifest = load_manifest(root)
     if manifest is None:
+        problems.extend(no_match())
         # A hand-unpacked tree: all we can check is that each requested preset is there.
         for p in chosen:
             if not filters and not (root / "tests" / p / PHASE).is_dir():
@@ -209,7 +212,7 @@ def plan(root: Path, presets: Sequence[str] | None = None, handlers: Sequence[st
             relevant = [f for f in filters if f.matches_handler(p, runner, handler)]
             if filters and not relevant:
                 continue
-            if relevant and not all(f.whole_handlers for f in relevant):
+            if relevant and not any(f.whole_handlers for f in relevant):
                 continue  # a suite/case filter: the match check above covers it
             have = on_disk.get(f"{p}/{rh}", 0)
             if have != n:
@@ -217,6 +220,9 @@ def plan(root: Path, presets: Sequence[str] | None = None, handlers: Sequence[st
                 what = "not extracted" if have == 0 else "incomplete"
                 problems.append(Problem(
                     f"{p}/{rh}", f"{what} ({have} of {n} cases on disk); " + fetch_hint.format(p=p, h=h)))
+                # That names the missing folder already; don't report its filter a second time.
+                unmatched = [f for f in unmatched if not f.matches_handler(p, runner, handler)]
+    problems.extend(no_match())
     return Plan(root, chosen, cases, problems)
 
 
@@ -341,6 +347,25 @@ def report(cases: Sequence[Case], results: Sequence[Result], problems: Sequence[
     return total
 
 
+class _Progress:
+    """A self-overwriting `n/N cases` line on a terminal, so long mainnet runs show life."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.last = total, 0, 0.0
+
+    def __call__(self, result: Result) -> None:
+        self.done += 1
+        now = time.monotonic()
+        if now - self.last >= 0.5 or self.done == self.total:
+            self.last = now
+            sys.stderr.write(f"\r{self.done}/{self.total} cases")
+            sys.stderr.flush()
+
+    def clear(self) -> None:
+        sys.stderr.write("\r\033[K")
+        sys.stderr.flush()
+
+
 def run(root: Path, presets: Sequence[str] | None = None, handlers: Sequence[str] = (), jobs: int = 1,
         bls: str | None = None, verbose: bool = False, out: Callable[[str], None] = print) -> int:
     """The whole `pybeacon spectest` run; returns the exit status (1 if anything failed)."""
@@ -348,7 +373,10 @@ def run(root: Path, presets: Sequence[str] | None = None, handlers: Sequence[str
     configure_bls(bls)
     problems = load_handlers()
     p = plan(root, presets, handlers)
-    results = run_cases(p.cases, jobs=jobs, bls=bls)
+    progress = _Progress(len(p.cases)) if sys.stderr.isatty() else None
+    results = run_cases(p.cases, jobs=jobs, bls=bls, on_result=progress)
+    if progress:
+        progress.clear()
     elapsed = time.monotonic() - started
     total = report(p.cases, results, problems + p.problems, verbose=verbose, out=out)
     workers = 1 if jobs <= 1 or len(p.cases) <= 1 else jobs

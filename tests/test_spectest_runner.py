@@ -119,6 +119,10 @@ def test_manifest_catches_missing_and_truncated_folders(tree: Path) -> None:
     ]
     # A filter narrows what is required: general alone is complete.
     assert run_lines(tree, "general/zz_fake")[1][-1] == "2 passed, 1 failed, 1 skipped"
+    # Asking for the absent folder by name reports it once, with the fetch command.
+    status, lines = run_lines(tree, "zz_fake/gone")
+    assert [line for line in lines if line.startswith("ERROR")] == [errors[1]]
+    assert status == 1 and lines[-1] == "0 passed, 1 failed, 0 skipped"
 
 
 def test_requested_preset_missing_is_an_error(tree: Path) -> None:
