@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import multiprocessing
 import os
 import pkgutil
 import sys
 import time
 import traceback
 from collections import Counter, defaultdict
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -285,14 +286,28 @@ def run_cases(cases: Sequence[Case], jobs: int = 1, bls: str | None = None,
                 on_result(results[-1])
         return results
     # Small chunks: a few cases (BeaconState, sanity/blocks) cost far more than the rest.
-    chunk = max(1, min(32, len(cases) // (jobs * 16)))
-    with multiprocessing.Pool(jobs, initializer=_worker_init, initargs=(bls,)) as pool:
-        by_id: dict[str, Result] = {}
-        for r in pool.imap_unordered(run_case, cases, chunksize=chunk):
-            by_id[r.id] = r
-            if on_result:
-                on_result(r)
+    size = max(1, min(32, len(cases) // (jobs * 16)))
+    chunks = [list(cases[i:i + size]) for i in range(0, len(cases), size)]
+    by_id: dict[str, Result] = {}
+    # ProcessPoolExecutor rather than multiprocessing.Pool: a worker that dies (a crash in
+    # native BLS code, the OOM killer) breaks the pool loudly instead of hanging the run.
+    with ProcessPoolExecutor(jobs, initializer=_worker_init, initargs=(bls,)) as ex:
+        futures = {ex.submit(_run_chunk, chunk): chunk for chunk in chunks}
+        for fut in as_completed(futures):
+            try:
+                got = fut.result()
+            except BrokenProcessPool as e:
+                got = [Result(c.id, "failed", f"worker process died before this case finished ({e}); "
+                              "rerun with -j 1 to find the culprit") for c in futures[fut]]
+            for r in got:
+                by_id[r.id] = r
+                if on_result:
+                    on_result(r)
     return [by_id[c.id] for c in cases]
+
+
+def _run_chunk(cases: list[Case]) -> list[Result]:
+    return [run_case(c) for c in cases]
 
 
 # --- reporting -------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from spectests import default_cache_root, fetch, runner, vectors_root
 from spectests.registry import Case, CaseSkipped, register
 
 REPO = Path(__file__).resolve().parents[1]
+MAIN_PID = os.getpid()
 
 
 # A handler for a runner no real vector uses; its behaviour is chosen by the case name.
@@ -34,6 +35,10 @@ def _fake_handler(case: Case) -> None:
         raise CaseSkipped("needs the frobnicator")
     if kind == "mute":
         raise CaseSkipped("")
+    if kind == "die":
+        if os.getpid() == MAIN_PID:
+            raise AssertionError("a dying case must only run in a worker process")
+        os._exit(3)  # what a segfault in native code looks like to the pool
     assert case.yaml("data.yaml") == {"x": "0x01", "n": 2**70}
 
 
@@ -85,6 +90,13 @@ def test_parallel_matches_serial(tree: Path) -> None:
     assert serial[0] == parallel[0] == 1
     assert serial[1][:-2] == parallel[1][:-2]  # all but the timing line and the total
     assert serial[1][-1] == parallel[1][-1] == "43 passed, 1 failed, 1 skipped"
+
+
+def test_a_dying_worker_fails_its_cases_instead_of_hanging(tree: Path) -> None:
+    make_case(tree, "general", "zz_fake", "core", "s", "die_1")
+    status, lines = run_lines(tree, "general/zz_fake", jobs=2)
+    assert status == 1
+    assert any(line.startswith("  FAIL general/zz_fake/core/s/die_1: worker process died") for line in lines)
 
 
 def test_folder_without_handler_is_a_failure(tree: Path) -> None:
