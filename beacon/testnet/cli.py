@@ -107,6 +107,10 @@ def run(args: argparse.Namespace) -> int:
         for ns in netns.clean_stale():
             print(f"pybeacon testnet: removed stale namespace {ns} of an earlier run", file=sys.stderr)
     shaped = [n.id for s in specs for n in s.nodes if n.link.active()]
+    if shaped and not use_netns and not args.skip_link_shaping:
+        print(f"pybeacon testnet: link latency/loss for {', '.join(shaped)} needs --netns "
+              "(or pass --skip-link-shaping to run without it)", file=sys.stderr)
+        return 2
     if use_netns and shaped and not args.skip_link_shaping and (reason := netns.netem_unavailable_reason()):
         print(f"pybeacon testnet: link latency/loss for {', '.join(shaped)} cannot be applied: {reason}; "
               "pass --skip-link-shaping to run without it", file=sys.stderr)

@@ -4,7 +4,7 @@
 It takes the node's command line, announces a multiaddr, really listens and dials over TCP
 (a one-line hello exchange, so the peer lists are real), and serves the status JSON and the
 interop metrics. Its chain is the wall clock: the head follows the current slot (a node that
-starts late "syncs" at 8 slots a second), justified is the previous epoch and finalized the
+starts late "syncs" at 2 slots a second), justified is the previous epoch and finalized the
 one before. Flags for tests: --fork-from-slot/--fork-salt give it different head roots
 (a fork), --exit-at-slot makes it die.
 
@@ -59,8 +59,8 @@ class Node:
         return max(0, int((time.time() - self.genesis_time) // self.sps))
 
     def head_slot(self) -> int:
-        # A node that starts after genesis "syncs" from slot 0 at 8 slots per second.
-        synced = int((time.time() - self.started) * 8)
+        # A node that starts after genesis "syncs" from slot 0 at 2 slots per second.
+        synced = int((time.time() - self.started) * 2)
         return min(self.wall_slot(), synced if self.start_slot > 0 else self.wall_slot())
 
     def root(self, slot: int) -> str:
