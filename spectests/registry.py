@@ -55,7 +55,12 @@ class Case:
         return self.yaml("meta.yaml") if self.has("meta.yaml") else {}
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's parser where available: the shuffling mappings are 10k-entry files, and the pure
+# Python loader spent most of that handler's time parsing them.
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
     """SafeLoader that keeps big ints as ints (default) but never turns 0x.. into ints."""
 
 

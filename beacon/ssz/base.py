@@ -77,8 +77,9 @@ class Composite:
     def _adopted_by(self, parent: "Composite", index: int) -> "Composite":
         """Return self (or a copy, if owned elsewhere) owned by parent at index."""
         value = self if self._parent is None else self.copy()
-        value._parent = parent
-        value._pidx = index
+        # object.__setattr__: containers guard attribute writes; these two are bookkeeping.
+        object.__setattr__(value, "_parent", parent)
+        object.__setattr__(value, "_pidx", index)
         return value
 
     def _invalidate(self) -> None:

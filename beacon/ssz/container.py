@@ -47,6 +47,8 @@ class ContainerMeta(type):
         cls._field_types = tuple(t for _, t in fields)
         cls._field_set = frozenset(cls._field_names)
         cls._field_fixed = tuple(t.is_fixed_size() for t in cls._field_types)
+        if cls._field_names:
+            cls._copy_to = _make_copier(cls)  # type: ignore[attr-defined]
         return cls
 
     # --- descriptor API -------------------------------------------------------------------
@@ -171,21 +173,30 @@ class Container(Composite, metaclass=ContainerMeta):
                              for n, t, f in zip(cls._field_names, cls._field_types, cls._field_fixed)])
 
     def copy(self) -> Any:
+        """A deep copy (with its cached roots), owned by nobody."""
+        return self._copy_to(None, 0)  # type: ignore[attr-defined]
+
+    def assign(self, other: Any) -> None:
+        """Make self hold other's contents, taking them over: other must not be used again.
+
+        For swapping in a post-state computed on a copy without copying it back.
+        """
         cls = type(self)
-        new = cls.__new__(cls)
+        if type(other) is not cls:
+            raise TypeError(f"cannot assign a {type(other).__name__} to a {cls.__name__}")
         setter = object.__setattr__
         for i, name in enumerate(cls._field_names):
-            value = getattr(self, name)
+            value = getattr(other, name)
             if isinstance(value, Composite):
-                value = value.copy()._adopted_by(new, i)
-            setter(new, name, value)
-        setter(new, "_root", self._root)
-        setter(new, "_parent", None)
-        setter(new, "_pidx", 0)
+                setter(value, "_parent", self)
+                setter(value, "_pidx", i)
+            setter(self, name, value)
+            setter(other, name, None)  # fail loudly if other is used again
         for extra in cls._extra_names:
-            # Extras are shared: whatever lives there must be safe to share between copies.
-            setter(new, extra, getattr(self, extra))
-        return new
+            setter(self, extra, getattr(other, extra))
+        root = other._root
+        self._invalidate()
+        setter(self, "_root", root)
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -198,6 +209,37 @@ class Container(Composite, metaclass=ContainerMeta):
         cls = type(self)
         inner = ", ".join(f"{n}={_short(getattr(self, n))}" for n in cls._field_names)
         return f"{cls.__name__}({inner})"
+
+
+def _make_copier(cls: ContainerMeta) -> Any:
+    """Generate cls._copy_to(self, parent, pidx): straight-line slot copies, no per-field checks.
+
+    Copying states (16,384 validators) is on the block import path; a generic loop over
+    fields with isinstance checks cost ~3 us per validator, this ~1 us.
+    """
+    env: dict[str, Any] = {"_new": object.__new__, "cls": cls}
+    lines = ["def _copy_to(self, parent, pidx):", "    new = _new(cls)"]
+    names = list(cls._field_names) + ["_root"] + list(cls._extra_names)
+    for i, name in enumerate(names):
+        desc = cls.__dict__.get(name) or next(b.__dict__[name] for b in cls.__mro__ if name in b.__dict__)
+        env[f"g{i}"], env[f"s{i}"] = desc.__get__, desc.__set__
+        if name in cls._field_set and not _is_plain(cls._field_types[cls._field_names.index(name)]):
+            lines.append(f"    s{i}(new, g{i}(self)._copy_to(new, {cls._field_names.index(name)}))")
+        else:
+            lines.append(f"    s{i}(new, g{i}(self))")
+    for name, value in (("_parent", "parent"), ("_pidx", "pidx")):
+        desc = next(b.__dict__[name] for b in cls.__mro__ if name in b.__dict__)
+        env[f"set{name}"] = desc.__set__
+        lines.append(f"    set{name}(new, {value})")
+    lines.append("    return new")
+    exec("\n".join(lines), env)  # noqa: S102 - generated from field names only
+    return env["_copy_to"]
+
+
+def _is_plain(typ: Any) -> bool:
+    """Values of basic types and byte vectors are immutable Python objects: share them."""
+    from beacon.ssz.basic import BasicType, ByteVector
+    return isinstance(typ, (BasicType, ByteVector))
 
 
 def _short(value: Any) -> str:

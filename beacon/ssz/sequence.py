@@ -429,17 +429,20 @@ class Sequence(Composite):
         return root
 
     def copy(self) -> "Sequence":
+        return self._copy_to(None, 0)
+
+    def _copy_to(self, parent: Composite | None, pidx: int) -> "Sequence":
         new = Sequence.__new__(Sequence)
         new._type = self._type
         new._root = self._root
-        new._parent = None
-        new._pidx = 0
+        new._parent = parent
+        new._pidx = pidx
         new._cache = self._cache.copy() if self._cache is not None else None
         new._dirty = None if self._dirty is None else set(self._dirty)
         if self._type.packed or not self._items or not isinstance(self._items[0], Composite):
             new._items = list(self._items)
         else:
-            new._items = [v.copy()._adopted_by(new, i) for i, v in enumerate(self._items)]
+            new._items = [v._copy_to(new, i) for i, v in enumerate(self._items)]
         return new
 
     def serialize(self) -> bytes:

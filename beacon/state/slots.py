@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from beacon.ssz.base import Composite
 from beacon.state.block import process_block
-from beacon.state.errors import InvalidBlock, InvalidSlot, StateTransitionError
+from beacon.state.errors import InvalidBlock, InvalidSlot
 
 ZERO_HASH = b"\x00" * 32
 
@@ -21,7 +20,7 @@ def state_transition(state: Any, block: Any, validate_state_root: bool = False) 
     Callers that want pre and post both should use apply_block (one copy, not two).
     """
     post = apply_block(state, block, validate_state_root)
-    _move_contents(state, post)
+    state.assign(post)  # takes post's contents over, no second copy
     return state
 
 
@@ -68,24 +67,3 @@ def process_slot(state: Any) -> None:
     # Cache block root
     previous_block_root = state.latest_block_header.signing_root()
     state.block_roots[state.slot % n] = previous_block_root
-
-
-def _move_contents(dst: Any, src: Any) -> None:
-    """Make ``dst`` hold ``src``'s fields (``src`` is discarded), without copying them again.
-
-    Uses the SSZ layer's ownership protocol (base.Composite: `_parent`/`_pidx`, `_adopted_by`):
-    each field value is detached from ``src`` and adopted by ``dst``; ``src``'s cached root
-    is still right for the same contents, so it moves along.
-    """
-    if type(dst) is not type(src):
-        raise StateTransitionError("cannot move a state into a different state type")
-    setter = object.__setattr__
-    for i, name in enumerate(type(src)._field_names):
-        value = getattr(src, name)
-        if isinstance(value, Composite):
-            setter(value, "_parent", None)
-            value = value._adopted_by(dst, i)
-        setter(dst, name, value)
-        setter(src, name, None)  # src must not be used again; fail loudly if it is
-    setter(dst, "_root", src._root)
-    dst._cache = src._cache
