@@ -336,3 +336,38 @@ def test_collection_names_one_test_per_case(tmp_path: Path) -> None:
         "spectests/test_vectors.py::test_case[general/zz_unhandled/uints/valid/uint_8_one]",
         "spectests/test_vectors.py::test_requested_vectors[minimal]",  # minimal is absent here
     ]
+
+
+# --- the ssz_generic handler is not vacuous: it fails wrong expectations ---------------------------
+
+
+def _ssz_case(root: Path, suite: str, name: str, serialized: bytes, value: str | None = None,
+              meta: str | None = None) -> Case:
+    d = root / "tests" / "general" / "phase0" / "ssz_generic" / "uints" / suite / name
+    d.mkdir(parents=True)
+    (d / "serialized.ssz").write_bytes(serialized)
+    if value is not None:
+        (d / "value.yaml").write_text(value)
+    if meta is not None:
+        (d / "meta.yaml").write_text(meta)
+    return Case("general", "ssz_generic", "uints", suite, name, d)
+
+
+def test_ssz_generic_handler_catches_wrong_expectations(tmp_path: Path) -> None:
+    assert runner.load_handlers() == []
+    root_0102 = "{root: '0x0102" + "00" * 30 + "'}\n"
+    cases = {
+        "good": _ssz_case(tmp_path, "valid", "uint_16_good", b"\x01\x02", "513\n", root_0102),
+        "bad_root": _ssz_case(tmp_path, "valid", "uint_16_badroot", b"\x01\x02", "513\n", "{root: '0x" + "00" * 32 + "'}\n"),
+        "bad_bytes": _ssz_case(tmp_path, "valid", "uint_16_badbytes", b"\x02\x01", "513\n", root_0102),
+        "bad_name": _ssz_case(tmp_path, "valid", "uint_7_odd", b"\x01", "1\n", root_0102),
+        "short": _ssz_case(tmp_path, "invalid", "uint_16_short", b"\x01"),
+        "decodable": _ssz_case(tmp_path, "invalid", "uint_16_decodable", b"\x01\x02"),
+    }
+    results = {k: runner.run_case(c) for k, c in cases.items()}
+    assert results["good"].status == "passed"
+    assert results["short"].status == "passed"
+    assert results["bad_root"].message.startswith("AssertionError: hash_tree_root of value")
+    assert results["bad_bytes"].message.startswith("AssertionError: encode: got 0x0102, want 0x0201")
+    assert results["bad_name"].message == "AssertionError: cannot derive an SSZ type from uints/uint_7_odd"
+    assert results["decodable"].message == "AssertionError: decode accepted invalid input 0x0102 as 513"

@@ -14,12 +14,9 @@ import re
 from typing import Any, Callable, Dict, List as PyList, Optional
 
 from beacon.ssz import (
-    Bitlist, Bitvector, Container, DecodeError, List, Vector,
+    Bitlist, Bitvector, Boolean, Container, DecodeError, List, UInt, Vector,
     boolean, byte, uint8, uint16, uint32, uint64, uint128, uint256,
 )
-from beacon.ssz.basic import Boolean, UInt
-from beacon.ssz.container import ContainerMeta
-from beacon.ssz.sequence import SequenceType, _BitfieldType
 from spectests.registry import Case, register
 
 RUNNER = "ssz_generic"
@@ -140,21 +137,21 @@ def from_yaml(typ: Any, obj: Any) -> Any:
     if isinstance(typ, Boolean):
         assert obj is True or obj is False, f"bad boolean value {obj!r}"
         return obj
-    if isinstance(typ, _BitfieldType):
+    if isinstance(typ, (Bitlist, Bitvector)):
         data = _hex(obj)  # the serialized bitfield, as the format writes them
-        if typ.is_list:
+        if isinstance(typ, Bitlist):
             assert data and data[-1], f"bitlist value {obj!r} has no delimiting bit"
             n = (len(data) - 1) * 8 + data[-1].bit_length() - 1
         else:
             n = typ.bound
         return typ.new(_bits(data, n))
-    if isinstance(typ, SequenceType):
+    if isinstance(typ, (List, Vector)):
         if isinstance(obj, str):  # Bytes[N] / byte vectors are written as hex
             assert typ.elem is uint8, f"{typ.name}: hex given for non-byte elements"
             return typ.new(list(_hex(obj)))
         assert isinstance(obj, list), f"{typ.name}: expected a list, got {type(obj).__name__}"
         return typ.new([from_yaml(typ.elem, x) for x in obj])
-    if isinstance(typ, ContainerMeta):
+    if is_container(typ):
         assert isinstance(obj, dict), f"{typ.__name__}: expected a mapping"
         names = [n for n, _ in typ.fields]
         assert sorted(obj) == sorted(names), f"{typ.__name__}: fields {sorted(obj)} != {sorted(names)}"
@@ -165,12 +162,18 @@ def from_yaml(typ: Any, obj: Any) -> Any:
 # --- the layer's API, uniform over descriptors and container classes --------------------------
 
 
+def is_container(typ: Any) -> bool:
+    # Container classes are their own descriptors; every other type is a descriptor instance.
+    return isinstance(typ, type) and issubclass(typ, Container)
+
+
+
 def encode(typ: Any, value: Any) -> bytes:
-    return value.serialize() if isinstance(typ, ContainerMeta) else typ.serialize(value)
+    return value.serialize() if is_container(typ) else typ.serialize(value)
 
 
 def root(typ: Any, value: Any) -> bytes:
-    return value.hash_tree_root() if isinstance(typ, ContainerMeta) else typ.hash_tree_root(value)
+    return value.hash_tree_root() if is_container(typ) else typ.hash_tree_root(value)
 
 
 def _short(data: bytes) -> str:
@@ -197,7 +200,7 @@ def check_valid(case: Case, typ: Any) -> None:
         r = root(typ, v)
         assert r == want_root, f"hash_tree_root of {what}: got {_short(r)}, want {_short(want_root)}"
     if "signing_root" in meta:
-        assert isinstance(typ, ContainerMeta), "signing_root given for a non-container"
+        assert is_container(typ), "signing_root given for a non-container"
         sr = value.signing_root()
         want = _hex(meta["signing_root"])
         assert sr == want, f"signing_root: got {_short(sr)}, want {_short(want)}"
