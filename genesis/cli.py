@@ -24,8 +24,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="derive public keys afresh instead of using the user cache dir")
 
 
+class _Fail(Exception):
+    pass
+
+
 def run(args: argparse.Namespace) -> int:
-    from beacon.cli import CliError
+    # Errors are printed here (one line, status 2) rather than raised as beacon.cli.CliError,
+    # which is a different class when the CLI runs as `python -m beacon.cli`.
+    try:
+        return _run(args)
+    except _Fail as e:
+        print(f"pybeacon genesis: {e}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    CliError = _Fail
     from genesis.load import GenesisLoadError, _format_of, write_state
     from genesis.state import create_interop_genesis_state
 
