@@ -63,4 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Re-import by name: run as `python -m beacon.cli`, this module is __main__, and the
+    # CliError that subcommands raise (beacon.cli.CliError) would be a different class.
+    from beacon.cli import main as _main
+
+    sys.exit(_main())
