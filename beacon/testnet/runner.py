@@ -110,8 +110,12 @@ def expand(template: str, words: dict[str, str], lists: dict[str, list[str]]) ->
         if name in lists:
             out.extend(lists[name])
             continue
-        if name == "peers" and not words["peers"]:
-            continue  # a node that dials nobody gets no empty argument
+        if "{peers}" in token and not words["peers"]:
+            # A node that dials nobody gets neither an empty argument nor its dangling flag
+            # (`--libp2p-addresses {peers}` and `--peers={peers}` both vanish).
+            if token == "{peers}" and out and out[-1].startswith("-"):
+                out.pop()
+            continue
         out.append(re.sub(r"\{(\w+)\}", lambda m: words[m.group(1)], token))
     return out
 

@@ -131,6 +131,9 @@ def test_command_expansion() -> None:
                   words, {"pybeacon": ["py", "-m", "beacon.cli"], "peer_args": ["--peer", "/ip4/x"],
                           "validator_args": []})
     assert argv == ["py", "-m", "beacon.cli", "--port=9000", "--peer", "/ip4/x", "--genesis", "/g.ssz"]
+    # without peers, a {peers} argument goes together with its flag
+    assert expand("lh --libp2p-addresses {peers} --p={peers} --port {port}", words, {}) == ["lh", "--port", "9000"]
+    assert expand("lh --libp2p-addresses {peers}", dict(words, peers="/a,/b"), {}) == ["lh", "--libp2p-addresses", "/a,/b"]
 
 
 def test_status_readers() -> None:
