@@ -178,7 +178,9 @@ def main_node(args: argparse.Namespace) -> int:
     while not stop.wait(0.2):
         slot = node.head_slot()
         if slot != last:
-            print(f"INFO slot {slot} head {node.root(slot)[:10]} peers {len(node.peers)}", flush=True)
+            st = node.status()
+            print(f"INFO slot={slot} head={node.root(slot)[:10]} justified_epoch={st['justified']['epoch']} "
+                  f"finalized_epoch={st['finalized']['epoch']} peers={len(st['peers'])}", flush=True)
             last = slot
         if args.exit_at_slot is not None and node.wall_slot() >= args.exit_at_slot:
             print("ERROR exiting as asked (--exit-at-slot)", flush=True)

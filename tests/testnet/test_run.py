@@ -115,6 +115,19 @@ def test_join_pause_restart_events(tmp_path: Path) -> None:
     is_png(out / "events" / "plot.png")
 
 
+def test_nodes_watched_through_their_log(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    b_client = standin_client("standin-b", watch="log")
+    b_client["log_patterns"] = {"head_slot": r"slot=(\d+)", "finalized_epoch": r"finalized_epoch=(\d+)",
+                                "justified_epoch": r"justified_epoch=(\d+)", "peers": r"peers=(\d+)"}
+    spec = standin_spec(tmp_path, name="logs", clients={"A": standin_client("standin-a"), "B": b_client})
+    proc = run_harness(str(spec), "--out", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    samples = [s for s in read_samples(out / "logs" / "samples.jsonl") if s["node"] == "B-0" and s["ok"]]
+    assert samples[-1]["finalized_epoch"] >= 2 and samples[-1]["peers"] == 1
+    assert samples[-1]["head_root"] is None  # a log gives numbers only
+
+
 def test_link_shaping_without_netns_is_refused(tmp_path: Path) -> None:
     spec = standin_spec(tmp_path, nodes=[{"id": "A-0", "role": "A", "validators": "0:16",
                                           "link": {"latency_ms": 50}}, {"id": "B-0", "role": "B"}])
