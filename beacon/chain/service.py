@@ -127,6 +127,20 @@ class _StateCache(OrderedDict):
                     super().__delitem__(k)
 
 
+@dataclass
+class Segment:
+    """A run of blocks transitioned with their signatures deferred (Chain.prepare_segment)."""
+
+    known: list["ImportResult"]  # leading blocks we already have
+    items: list[tuple[bytes, Any, Any]]  # (root, block, post-state): not trusted before verify()
+    rest: list[Any]  # blocks that go through import_block one by one
+    batch: Any  # the SignatureBatch of every block in items
+
+    def verify(self) -> bool:
+        """The one signature check for the whole segment (CPU-bound; thread-safe)."""
+        return self.batch.ok()
+
+
 class Chain:
     def __init__(self, db: BeaconDB, store: fc.Store, genesis_root: bytes, *,
                  clock: Callable[[], float] = time.time, max_pending_blocks: int = 256,
@@ -294,18 +308,91 @@ class Chain:
             fc.on_tick(self.store, int(now))
         result = self._import_one(block)
         if result.status is Status.IMPORTED:
-            queue = [result.root]
-            while queue:
-                parent = queue.pop(0)
-                children = [r for r, b in self._pending_blocks.items() if bytes(b.parent_root) == parent]
-                for r in children:
-                    child = self._pending_blocks.pop(r)
-                    sub = self._import_one(child)
-                    if sub.status is Status.IMPORTED:
-                        result.imported.append(sub.root)
-                        queue.append(sub.root)
-            self._retry_attestations(set(result.imported))
+            self._import_held_children(result)
         return result
+
+    def _import_held_children(self, result: ImportResult) -> None:
+        """Held blocks whose parent just arrived, recursively; then held attestations."""
+        queue = list(result.imported)
+        while queue:
+            parent = queue.pop(0)
+            children = [r for r, b in self._pending_blocks.items() if bytes(b.parent_root) == parent]
+            for r in children:
+                child = self._pending_blocks.pop(r)
+                sub = self._import_one(child)
+                if sub.status is Status.IMPORTED:
+                    result.imported.append(sub.root)
+                    queue.append(sub.root)
+        self._retry_attestations(set(result.imported))
+
+    # --- runs of blocks (range sync) -----------------------------------------------------------
+    def import_blocks(self, blocks: Sequence[Any]) -> list[ImportResult]:
+        """Import a run of blocks with one signature check for the whole run.
+
+        Results are in input order. Equivalent to import_block on each, only faster: see
+        prepare_segment. Callers on an event loop can run segment.verify() in a worker thread.
+        """
+        segment = self.prepare_segment(blocks)
+        return self.commit_segment(segment, segment.verify())
+
+    def prepare_segment(self, blocks: Sequence[Any]) -> "Segment":
+        """Run the state transitions of the longest valid-looking linear prefix of `blocks`,
+        deferring every signature into one batch. Nothing is stored; nothing is trusted
+        until Segment.verify() says so. Blocks after the prefix go the one-by-one way."""
+        from beacon.state.errors import StateTransitionError
+        from beacon.state.signatures import defer_signatures
+        from beacon.state.slots import apply_block
+
+        now = self.clock()
+        if int(now) > self.store.time:
+            fc.on_tick(self.store, int(now))
+        known: list[ImportResult] = []
+        items: list[tuple[bytes, Any, Any]] = []
+        i = 0
+        with defer_signatures() as batch:
+            for i, block in enumerate(blocks):
+                root = block.signing_root()
+                if not items:
+                    if root in self.store.blocks or self.db.has_block(root):
+                        known.append(ImportResult(Status.KNOWN, root))
+                        continue
+                    try:
+                        fc.check_block(self.store, block)
+                        pre = self.store.block_state(bytes(block.parent_root))
+                    except (ChainError, ForkChoiceError, KeyError):
+                        break  # held, ignored or refused: the one-by-one path says which
+                else:
+                    prev_root, prev_block, pre = items[-1]
+                    if (bytes(block.parent_root) != prev_root or block.slot <= prev_block.slot
+                            or block.slot > self.current_slot()):
+                        break
+                if block.hash_tree_root() in self._bad:
+                    break
+                try:
+                    post = apply_block(pre, block, validate_state_root=True)
+                except StateTransitionError:
+                    break
+                items.append((root, block, post))
+            else:
+                i = len(blocks)
+        rest = list(blocks[len(known) + len(items):])
+        return Segment(known, items, rest, batch)
+
+    def commit_segment(self, segment: "Segment", verified: bool) -> list[ImportResult]:
+        """Store a verified segment (each block one atomic batch, as import_block does); on a
+        failed signature check, import its blocks one by one so the bad one is named."""
+        results = list(segment.known)
+        tail = list(segment.rest)
+        if verified:
+            for root, block, post in segment.items:
+                self._commit_block(root, block, post)
+                result = ImportResult(Status.IMPORTED, root, imported=[root])
+                self._import_held_children(result)
+                results.append(result)
+        else:
+            tail = [block for _, block, _ in segment.items] + tail
+        results.extend(self.import_block(block) for block in tail)
+        return results
 
     def _retry_attestations(self, new_roots: set) -> None:
         """Held attestations that vote for (or target) a block just imported get another go."""

@@ -33,10 +33,17 @@ class _Pending:
 class SignatureBatch:
     sets: list[_Pending] = field(default_factory=list)
     label: tuple[str, int | None] = ("block", None)  # the object being processed now
+    # A segment batch (defer_signatures) spans several blocks: the blocks' own verify() calls
+    # do nothing and the owner checks everything at once at the end.
+    segment: bool = False
+
+    def ok(self) -> bool:
+        """One randomised multi-pairing over every set; releases the GIL in the fast backend."""
+        return not self.sets or bls.verify_batch([p.sset for p in self.sets])
 
     def verify(self) -> None:
         """Raise the error for the first bad set (in block order), if any."""
-        if not self.sets or bls.verify_batch([p.sset for p in self.sets]):
+        if self.ok():
             return
         results = bls.verify_each([p.sset for p in self.sets])
         for pending, ok in zip(self.sets, results):
@@ -57,10 +64,40 @@ def _signature_error(label: tuple[str, int | None]) -> InvalidBlock:
     return InvalidBlock(f"{kind}: invalid signature")
 
 
+class _JoinedBatch:
+    """What a block's collect_signatures() yields inside a segment: verify() is the segment's job."""
+
+    def __init__(self, segment: SignatureBatch) -> None:
+        self.segment = segment
+
+    def verify(self) -> None:
+        return None
+
+
 @contextmanager
-def collect_signatures() -> Iterator[SignatureBatch]:
+def collect_signatures() -> Iterator[SignatureBatch | _JoinedBatch]:
     """Defer bls_verify/bls_verify_multiple inside the block; the caller must call .verify()."""
+    outer = _current.get()
+    if outer is not None and outer.segment:
+        yield _JoinedBatch(outer)
+        return
     batch = SignatureBatch()
+    token = _current.set(batch)
+    try:
+        yield batch
+    finally:
+        _current.reset(token)
+
+
+@contextmanager
+def defer_signatures() -> Iterator[SignatureBatch]:
+    """Collect the signatures of every block processed inside, for one check at the end.
+
+    For importing a run of blocks (range sync): one multi-pairing for the whole run, which the
+    caller may run in a worker thread. Until `.ok()` says True, nothing computed inside may be
+    trusted; on False the caller re-imports block by block to find the culprit.
+    """
+    batch = SignatureBatch(segment=True)
     token = _current.set(batch)
     try:
         yield batch
