@@ -81,12 +81,8 @@ def collect_signatures() -> Iterator[SignatureBatch | _JoinedBatch]:
     if outer is not None and outer.segment:
         yield _JoinedBatch(outer)
         return
-    batch = SignatureBatch()
-    token = _current.set(batch)
-    try:
+    with _active(SignatureBatch()) as batch:
         yield batch
-    finally:
-        _current.reset(token)
 
 
 @contextmanager
@@ -97,7 +93,12 @@ def defer_signatures() -> Iterator[SignatureBatch]:
     caller may run in a worker thread. Until `.ok()` says True, nothing computed inside may be
     trusted; on False the caller re-imports block by block to find the culprit.
     """
-    batch = SignatureBatch(segment=True)
+    with _active(SignatureBatch(segment=True)) as batch:
+        yield batch
+
+
+@contextmanager
+def _active(batch: SignatureBatch) -> Iterator[SignatureBatch]:
     token = _current.set(batch)
     try:
         yield batch
