@@ -15,6 +15,7 @@ Message ids are from_id + seqno (pubsub.py get_peer_and_seqno_msg_id), as in 201
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Awaitable, Callable, Sequence
@@ -59,6 +60,8 @@ PUBLISH_ENVELOPE_RESERVE = 512
 Validator = Callable[[str, bytes], Awaitable[GossipVerdict]]
 MessageHandler = Callable[[str, bytes, ID], Awaitable[None]]
 InvalidReporter = Callable[[ID, str], None]
+# Every verdict on a message from a peer (sync uses IGNOREd blocks to find missing parents).
+VerdictObserver = Callable[[ID, str, bytes, GossipVerdict], None]
 
 
 @dataclass(frozen=True)
@@ -121,12 +124,18 @@ class Gossip:
         on_message: MessageHandler | None = None,
         on_invalid: InvalidReporter | None = None,
         config: GossipConfig | None = None,
+        on_verdict: VerdictObserver | None = None,
     ) -> None:
         self.host = host
         self.config = config or GossipConfig()
         self.validator = validator
         self.on_message = on_message
         self.on_invalid = on_invalid
+        self.on_verdict = on_verdict
+        # Digests of our own payloads already validated by the caller (publish(...,
+        # prevalidated=True)): py-libp2p runs validators on our publications too, and a
+        # block we just imported would otherwise be IGNOREd as "seen" and never sent.
+        self._prevalidated: set[bytes] = set()
         self.router = make_router(self.config)
         self.pubsub = Pubsub(
             host.libp2p,
@@ -144,6 +153,8 @@ class Gossip:
     def _make_validator(self, topic: str) -> Callable[[ID, rpc_pb2.Message], Awaitable[bool]]:
         async def validate(forwarder: ID, msg: rpc_pb2.Message) -> bool:
             own = forwarder == self.host.peer_id
+            if own and hashlib.sha256(msg.data).digest() in self._prevalidated:
+                return True
             if len(msg.data) > self.config.max_size:
                 verdict = GossipVerdict.REJECT
             else:
@@ -158,6 +169,11 @@ class Gossip:
                 if not own and self.on_invalid is not None:
                     self.on_invalid(forwarder, topic)
                 log.debug("rejected gossip on %s from %s", topic, forwarder)
+            if not own and self.on_verdict is not None:
+                try:
+                    self.on_verdict(forwarder, topic, msg.data, verdict)
+                except Exception:
+                    log.exception("gossip verdict observer failed")
             return verdict is GossipVerdict.ACCEPT
 
         return validate
@@ -187,15 +203,22 @@ class Gossip:
                 except Exception:
                     log.exception("gossip handler for %s failed", topic)
 
-    async def publish(self, topic: str, data: bytes) -> None:
+    async def publish(self, topic: str, data: bytes, prevalidated: bool = False) -> None:
         """Publish SSZ bytes; the spec forbids emitting more than GOSSIP_MAX_SIZE, and
-        the library cannot emit a frame over 1 MiB (see PUBLISH_ENVELOPE_RESERVE)."""
+        the library cannot emit a frame over 1 MiB (see PUBLISH_ENVELOPE_RESERVE).
+        `prevalidated`: the caller has validated (and imported) it; skip our validator."""
         if topic not in self.config.topics:
             raise ValueError(f"not an interop topic: {topic}")
         limit = self.config.max_size - PUBLISH_ENVELOPE_RESERVE
         if len(data) > limit:
             raise ValueError(f"gossip payload of {len(data)} bytes exceeds the publishable {limit}")
-        await self.pubsub.publish(topic, data)
+        digest = hashlib.sha256(data).digest()
+        if prevalidated:
+            self._prevalidated.add(digest)
+        try:
+            await self.pubsub.publish(topic, data)
+        finally:
+            self._prevalidated.discard(digest)
 
     def mesh_peers(self, topic: str) -> set[ID]:
         return set(self.router.mesh.get(topic, set()))

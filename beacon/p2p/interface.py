@@ -36,7 +36,20 @@ class ImportResult(enum.Enum):
     IMPORTED = "imported"  # valid and stored
     KNOWN = "known"  # already had it; harmless
     UNKNOWN_PARENT = "unknown_parent"  # cannot judge yet: sync should fetch ancestors
+    FUTURE = "future"  # its slot has not started yet; the chain holds it until then
+    IGNORED = "ignored"  # maybe valid but useless (conflicts with finality); nobody blamed
+    EMPTY = "empty"  # the SSZ "null" BeaconBlock: the peer said it does not have this block
     INVALID = "invalid"  # bad bytes or failed validation: the sender is scored
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    """One block's fate in `ChainView.import_blocks`, with what sync needs to know of it."""
+
+    result: ImportResult
+    slot: int | None = None  # None when the bytes did not decode
+    root: bytes | None = None  # signing root, None when the bytes did not decode
+    reason: str = ""
 
 
 class GossipVerdict(enum.Enum):
@@ -90,8 +103,24 @@ class ChainView(Protocol):
         is what the spec's "SSZ null BeaconBlock" means on the wire."""
         ...
 
-    async def import_blocks(self, blocks: Sequence[bytes]) -> Sequence[ImportResult]:
-        """Hand SSZ-encoded blocks (in order) to the import pipeline."""
+    async def import_blocks(self, blocks: Sequence[bytes]) -> Sequence[ImportOutcome]:
+        """Hand SSZ-encoded blocks (in order) to the import pipeline; one outcome each.
+        Implementations yield to the event loop between blocks (imports are CPU-bound)."""
+        ...
+
+    def block_slot(self, ssz: bytes) -> int | None:
+        """The slot of an SSZ BeaconBlock without a full decode, None if it cannot be one
+        (lets sync check a by-range answer before importing anything)."""
+        ...
+
+    def missing_roots(self) -> list[bytes]:
+        """Block roots the chain waits for: parents of held blocks and blocks voted for
+        by held attestations. Sync asks peers for them with RecentBeaconBlocks."""
+        ...
+
+    def finalized_slot(self) -> int:
+        """The slot of our finalized checkpoint's epoch start: where a range sync restarts
+        when our head turns out not to be on the peer's chain."""
         ...
 
     async def validate_gossip(self, topic: str, data: bytes) -> GossipVerdict:

@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from beacon.p2p.interface import BlockAtSlot, ChainView, Checkpoint, GossipVerdict, ImportResult
+from beacon.p2p.interface import BlockAtSlot, ChainView, Checkpoint, GossipVerdict, ImportOutcome, ImportResult
 
 SLOTS_PER_EPOCH = 8
 NULL_BLOCK = b"\x00" * 8  # stands in for the SSZ of the default BeaconBlock
@@ -81,9 +81,22 @@ class MemoryChain:
         index = self._root_by_block()
         return [self.blocks_by_slot[index[r]] if r in index else NULL_BLOCK for r in roots]
 
-    async def import_blocks(self, blocks: Sequence[bytes]) -> Sequence[ImportResult]:
+    async def import_blocks(self, blocks: Sequence[bytes]) -> Sequence[ImportOutcome]:
         self.imported.extend(blocks)
-        return [ImportResult.IMPORTED for _ in blocks]
+        return [ImportOutcome(ImportResult.IMPORTED, self.block_slot(b), root_of(b)) for b in blocks]
+
+    def block_slot(self, ssz: bytes) -> int | None:
+        # MemoryChain blocks are b"block-<slot>-<tag>"
+        try:
+            return int(ssz.split(b"-")[1])
+        except (IndexError, ValueError):
+            return None
+
+    def missing_roots(self) -> list[bytes]:
+        return []
+
+    def finalized_slot(self) -> int:
+        return self.finalized_epoch * SLOTS_PER_EPOCH
 
     async def validate_gossip(self, topic: str, data: bytes) -> GossipVerdict:
         self.gossip_seen.append((topic, data))

@@ -1,0 +1,274 @@
+"""Range sync after the handshake, and parent lookup for orphans.
+
+Range sync (p2p-interface.md v0.8.3, "BeaconBlocks"): when a peer's Hello (or a block it
+forwarded) shows a head above ours, we ask the best such peer for
+`BeaconBlocksRequest(head_block_root=<its head>, start_slot, count=batch, step=1)`,
+starting just above our head, and import what comes back through the chain. The next
+batch is fetched while the current one is imported (one batch in flight), so the wire
+and the import overlap. A batch must hold at most `count` blocks, in strictly increasing
+slots inside the requested window; the first block of the first batch may not link to our
+head (we are on another branch): then sync restarts once from our finalized slot. Any
+invalid block, a malformed or non-contiguous answer, or a failed request drops the peer
+(Goodbye(3), banned for a while) and sync moves on to the next best peer.
+
+Parent lookup ("RecentBeaconBlocks"): a gossip block whose parent we lack, or an
+attestation for a block we lack, is held by the chain; we then ask the peer that
+forwarded it for `ChainView.missing_roots()`, import the answer, and repeat (a chain of
+unknown ancestors is fetched one generation per round, at most LOOKUP_ROUNDS rounds). A
+gap wider than LOOKUP_MAX_GAP slots is left to range sync instead.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import trio
+from libp2p.peer.id import ID
+
+from . import messages as m
+from . import reqresp
+from .host import P2PHost
+from .interface import ChainView, ImportResult
+from .peers import DISCONNECT_SCORE, Peer, PeerManager
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 64  # blocks per BeaconBlocks request
+LOOKUP_ROUNDS = 32  # parent-lookup generations per orphan
+LOOKUP_MAX_GAP = 32  # slots: beyond this an orphan triggers range sync, not lookups
+MAX_ROOTS_PER_LOOKUP = 64
+RECHECK_INTERVAL = 5.0  # s: re-evaluate peers even without a wake-up
+
+
+class PeerFault(Exception):
+    """The peer served something wrong; it gets dropped."""
+
+
+@dataclass
+class PeerHead:
+    root: bytes
+    slot: int
+
+
+class SyncManager:
+    def __init__(self, host: P2PHost, peers: PeerManager, chain: ChainView, batch_size: int = BATCH_SIZE) -> None:
+        self.host = host
+        self.peers = peers
+        self.chain = chain
+        self.batch_size = batch_size
+        self._heads: dict[ID, PeerHead] = {}  # best known head of each peer
+        # head slot at which a peer could not take us further (no retry until it grows)
+        self._exhausted: dict[ID, int] = {}
+        self._wake = trio.Event()
+        self._syncing = False
+        self._lookup_send, self._lookup_recv = trio.open_memory_channel[ID](16)
+        # counters for tests, metrics and the benchmark
+        self.blocks_imported = 0
+        self.batches = 0
+        self.lookups = 0
+        self.dropped: list[tuple[ID, str]] = []
+
+    # -- hooks -------------------------------------------------------------------------
+
+    async def on_peer_active(self, peer: Peer) -> None:
+        """PeerManager hook: the Hello is accepted."""
+        if peer.hello is not None:
+            self.note_peer_head(peer.peer_id, peer.hello.head_root, peer.hello.head_slot)
+
+    def note_peer_head(self, peer_id: ID, root: bytes, slot: int) -> None:
+        known = self._heads.get(peer_id)
+        if known is None or slot > known.slot:
+            self._heads[peer_id] = PeerHead(root, slot)
+        if slot > self.chain.head()[1]:
+            self._wake.set()
+
+    def on_orphan(self, peer_id: ID, slot: int | None) -> None:
+        """Gossip from `peer_id` could not be judged for a missing block: look it up."""
+        if self._syncing:
+            return  # range sync will bring the parents
+        if slot is not None and slot > self.chain.head()[1] + LOOKUP_MAX_GAP:
+            self._wake.set()  # far behind: a range sync (the block's forwarder has it)
+            return
+        try:
+            self._lookup_send.send_nowait(peer_id)
+        except trio.WouldBlock:
+            pass  # lookups already queued; they will see the same missing roots
+
+    def is_syncing(self) -> bool:
+        return self._syncing
+
+    def peer_head(self, peer_id: ID) -> PeerHead | None:
+        return self._heads.get(peer_id)
+
+    # -- tasks -------------------------------------------------------------------------
+
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._lookup_loop)
+            task_status.started()
+            while True:
+                with trio.move_on_after(RECHECK_INTERVAL):
+                    await self._wake.wait()
+                self._wake = trio.Event()
+                await self.sync_once()
+
+    async def sync_once(self) -> None:
+        """Range-sync from the best peer until no peer is ahead of us."""
+        while (peer_id := self._best_peer()) is not None:
+            self._syncing = True
+            try:
+                await self._sync_from(peer_id)
+            except PeerFault as e:
+                self._drop(peer_id, str(e))
+            finally:
+                self._syncing = False
+
+    def _best_peer(self) -> ID | None:
+        our_slot = self.chain.head()[1]
+        active = {p.peer_id for p in self.peers.active_peers()}
+        for gone in [p for p in self._heads if p not in self.peers.peers]:
+            self._heads.pop(gone, None)
+            self._exhausted.pop(gone, None)
+        best: tuple[int, ID] | None = None
+        for peer_id, head in self._heads.items():
+            if peer_id not in active or head.slot <= our_slot:
+                continue
+            if self._exhausted.get(peer_id, -1) >= head.slot:
+                continue
+            if best is None or head.slot > best[0]:
+                best = (head.slot, peer_id)
+        return None if best is None else best[1]
+
+    def _drop(self, peer_id: ID, reason: str) -> None:
+        log.warning("dropping peer %s: %s", peer_id, reason)
+        self.dropped.append((peer_id, reason))
+        self._heads.pop(peer_id, None)
+        peer = self.peers.peers.get(peer_id)
+        if peer is not None:
+            # Enough to reach the disconnect score at once: Goodbye(3) and a ban.
+            self.peers.penalize(peer_id, peer.score - DISCONNECT_SCORE, f"sync: {reason}")
+
+    async def _sync_from(self, peer_id: ID) -> None:
+        head = self._heads[peer_id]
+        start = self.chain.head()[1] + 1
+        log.info("range sync from %s: slots %d..%d", peer_id, start, head.slot)
+        outcome = await self._pipeline(peer_id, head, start)
+        if outcome == "fork":
+            start = self.chain.finalized_slot() + 1
+            log.info("our head is not on %s's chain; range sync again from slot %d", peer_id, start)
+            outcome = await self._pipeline(peer_id, head, start)
+            if outcome == "fork":
+                raise PeerFault("its blocks do not link to our finalized chain")
+        if self.chain.head()[1] < head.slot:
+            # It did not take us to its advertised head (e.g. its head is on a fork we
+            # rejected or it skipped); do not ask again until it advertises more.
+            self._exhausted[peer_id] = head.slot
+        log.info("range sync from %s done: head slot %d", peer_id, self.chain.head()[1])
+
+    async def _pipeline(self, peer_id: ID, head: PeerHead, start: int) -> str:
+        """Fetch batches [start, head.slot] with one in flight while importing; returns
+        "done" or "fork" (first block does not link); raises PeerFault."""
+        send, recv = trio.open_memory_channel[tuple[int, int, list[bytes]] | BaseException](1)
+        result = "done"
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._fetch_batches, peer_id, head, start, send)
+            async with recv:
+                first = True
+                async for item in recv:
+                    if isinstance(item, BaseException):
+                        nursery.cancel_scope.cancel()
+                        raise PeerFault(str(item))
+                    batch_start, count, blocks = item
+                    if await self._import_batch(blocks, first) == "fork":
+                        result = "fork"
+                        nursery.cancel_scope.cancel()
+                        break
+                    if blocks:
+                        first = False
+        return result
+
+    async def _fetch_batches(self, peer_id: ID, head: PeerHead, start: int,
+                             send: trio.MemorySendChannel[tuple[int, int, list[bytes]] | BaseException]) -> None:
+        async with send:
+            while start <= head.slot:
+                count = min(self.batch_size, head.slot - start + 1)
+                req = m.BeaconBlocksRequest(head_block_root=head.root, start_slot=start, count=count, step=1)
+                try:
+                    blocks = await reqresp.request_beacon_blocks(self.host.libp2p, peer_id, req)
+                    self._check_batch(blocks, start, count)
+                except (reqresp.ReqRespError, PeerFault) as e:
+                    await send.send(PeerFault(f"beacon_blocks {start}+{count}: {e}"))
+                    return
+                self.batches += 1
+                await send.send((start, count, blocks))
+                start += count
+
+    def _check_batch(self, blocks: list[bytes], start: int, count: int) -> None:
+        if len(blocks) > count:
+            raise PeerFault(f"{len(blocks)} blocks for a request of {count}")
+        previous = start - 1
+        for b in blocks:
+            slot = self.chain.block_slot(b)
+            if slot is None:
+                raise PeerFault("a block that cannot be a BeaconBlock")
+            if not previous < slot < start + count:
+                raise PeerFault(f"block at slot {slot} outside {start}..{start + count - 1} or out of order")
+            previous = slot
+
+    async def _import_batch(self, blocks: list[bytes], first_batch: bool) -> str:
+        outcomes = await self.chain.import_blocks(blocks)
+        for i, o in enumerate(outcomes):
+            if o.result is ImportResult.INVALID:
+                raise PeerFault(f"invalid block at slot {o.slot}: {o.reason}")
+            if o.result is ImportResult.EMPTY:
+                raise PeerFault("a null block in a by-range answer")
+            if o.result is ImportResult.UNKNOWN_PARENT:
+                if first_batch and i == 0:
+                    return "fork"
+                raise PeerFault(f"block at slot {o.slot} does not link to the blocks before it")
+            if o.result is ImportResult.IMPORTED:
+                self.blocks_imported += 1
+        return "ok"
+
+    async def _lookup_loop(self) -> None:
+        async for peer_id in self._lookup_recv:
+            if self._syncing or peer_id not in self.peers.peers:
+                continue
+            try:
+                await self.lookup_missing(peer_id)
+            except PeerFault as e:
+                self._drop(peer_id, str(e))
+
+    async def lookup_missing(self, peer_id: ID) -> int:
+        """Fetch missing ancestors from `peer_id` (RecentBeaconBlocks); returns how many
+        blocks were imported."""
+        imported = 0
+        for _ in range(LOOKUP_ROUNDS):
+            roots = self.chain.missing_roots()[:MAX_ROOTS_PER_LOOKUP]
+            if not roots:
+                break
+            self.lookups += 1
+            try:
+                blocks = await reqresp.request_recent_beacon_blocks(self.host.libp2p, peer_id, roots)
+            except reqresp.ErrorResponse as e:
+                raise PeerFault(f"recent_beacon_blocks refused: {e}") from e
+            except reqresp.ReqRespError as e:
+                log.info("parent lookup from %s failed: %s", peer_id, e)
+                return imported
+            outcomes = await self.chain.import_blocks(blocks)
+            progress = False
+            wanted = set(roots)
+            for o in outcomes:
+                if o.result is ImportResult.EMPTY:
+                    continue  # the peer does not have that one
+                if o.result is ImportResult.INVALID:
+                    raise PeerFault(f"invalid block in recent_beacon_blocks: {o.reason}")
+                if o.root not in wanted:
+                    raise PeerFault("recent_beacon_blocks answered a block we did not ask for")
+                if o.result is ImportResult.IMPORTED:
+                    imported += 1
+                    self.blocks_imported += 1
+                progress = True
+            if not progress:
+                break
+        return imported
