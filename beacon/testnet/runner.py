@@ -102,6 +102,16 @@ def pybeacon_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "beacon.cli"]
 
 
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for nodes and genesis: ours, plus the folder holding `beacon` on PYTHONPATH
+    so that `python -m beacon.cli` works from a node's datadir even without an installed package."""
+    root = str(Path(__file__).resolve().parents[2])
+    path = os.environ.get("PYTHONPATH", "")
+    env = dict(os.environ, PYTHONPATH=root + (os.pathsep + path if path else ""))
+    env.update(extra or {})
+    return env
+
+
 def expand(template: str, words: dict[str, str], lists: dict[str, list[str]]) -> list[str]:
     """Split a command template and fill its placeholders (validated by spec.check_template)."""
     out: list[str] = []
@@ -241,7 +251,7 @@ class TestnetRun:
         with open(self.out / "logs" / "genesis.log", "wb") as log:
             try:
                 proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=600,
-                                      start_new_session=True)
+                                      start_new_session=True, env=child_env(), cwd=self.out)
             except (OSError, subprocess.TimeoutExpired) as e:
                 raise RunError(f"genesis command {shlex.join(cmd)} failed: {e}") from None
         if proc.returncode != 0 or not out.exists():
@@ -270,7 +280,7 @@ class TestnetRun:
         }
         rt.command = expand(rt.client.command, words, lists)
         argv = (self.lab.exec_prefix(n.id) if self.lab else []) + rt.command
-        env = dict(os.environ, **rt.client.env)
+        env = child_env(rt.client.env)
         log = open(rt.log_path, "ab")
         log.seek(0, 2)
         log.write(f"==== harness: start #{rt.starts + 1}: {shlex.join(rt.command)}\n".encode())
@@ -521,7 +531,7 @@ class TestnetRun:
             reason = "interrupted"
             raise
         except RunError as e:
-            reason = f"setup failed: {e}"
+            reason = f"setup failed: {str(e).splitlines()[0]}"  # the whole message is under problems
             self.problem(str(e))
         finally:
             # A second Ctrl-C (or a TERM) must not cut the clean-up short.
