@@ -20,7 +20,9 @@ setup(
         "prometheus_client>=0.20,<1",
     ],
     extras_require={
-        "test": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "pytest-timeout>=2.3,<3", "pytest-trio>=0.8,<0.9"],
+        # matplotlib: the testnet harness's plots are checked by the suite.
+        "test": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "pytest-timeout>=2.3,<3", "pytest-trio>=0.8,<0.9",
+                 "matplotlib>=3.8,<4"],
         "plot": ["matplotlib>=3.8,<4"],
     },
     entry_points={"console_scripts": ["pybeacon=beacon.cli:main"]},
