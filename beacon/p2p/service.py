@@ -164,12 +164,12 @@ class P2PService:
     # -- gossip -> sync ----------------------------------------------------------------
 
     def _on_verdict(self, forwarder: ID, topic: str, data: bytes, verdict: GossipVerdict) -> None:
-        if topic == TOPIC_BEACON_BLOCK and verdict is not GossipVerdict.REJECT:
+        if topic == TOPIC_BEACON_BLOCK and verdict is GossipVerdict.ACCEPT:
             # The forwarder validated this block, so it has it: a head hint for sync.
             ident = self.view.block_identity(data)
             if ident is not None:
                 self.sync.note_peer_head(forwarder, ident[1], ident[0])
-        if verdict is GossipVerdict.IGNORE and topic in (TOPIC_BEACON_BLOCK, TOPIC_BEACON_ATTESTATION):
+        elif verdict is GossipVerdict.IGNORE and topic in (TOPIC_BEACON_BLOCK, TOPIC_BEACON_ATTESTATION):
             if self.view.missing_roots():
-                slot = self.view.block_slot(data) if topic == TOPIC_BEACON_BLOCK else None
-                self.sync.on_orphan(forwarder, slot)
+                ident = self.view.block_identity(data) if topic == TOPIC_BEACON_BLOCK else None
+                self.sync.on_orphan(forwarder, ident)

@@ -82,12 +82,14 @@ class SyncManager:
         if slot > self.chain.head()[1]:
             self._wake.set()
 
-    def on_orphan(self, peer_id: ID, slot: int | None) -> None:
-        """Gossip from `peer_id` could not be judged for a missing block: look it up."""
+    def on_orphan(self, peer_id: ID, block: tuple[int, bytes] | None = None) -> None:
+        """Gossip from `peer_id` could not be judged for a missing block: look it up.
+        `block` is (slot, root) of an orphan block, None for an attestation."""
         if self._syncing:
             return  # range sync will bring the parents
-        if slot is not None and slot > self.chain.head()[1] + LOOKUP_MAX_GAP:
-            self._wake.set()  # far behind: a range sync (the block's forwarder has it)
+        if block is not None and block[0] > self.chain.head()[1] + LOOKUP_MAX_GAP:
+            # Far behind: range sync towards that block (its forwarder has its ancestors).
+            self.note_peer_head(peer_id, block[1], block[0])
             return
         try:
             self._lookup_send.send_nowait(peer_id)

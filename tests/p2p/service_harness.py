@@ -56,3 +56,27 @@ async def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.
         while not predicate():
             await trio.sleep(interval)
     return bool(predicate())
+
+
+async def propose_every_slot(service: Any, chain: Chain, genesis: Any, *, slots: int = 10**9) -> None:
+    """A stand-in block proposer: at each slot start, a real signed block on our head
+    (interop keys), imported and gossiped through the service."""
+    from beacon.chain.testing import make_block
+
+    cfg = genesis.config
+    for _ in range(slots):
+        now = trio.current_time()
+        unix = _unix()
+        slot = int((unix - genesis.genesis_time) // cfg.SECONDS_PER_SLOT) + 1
+        await trio.sleep_until(now + genesis.genesis_time + slot * cfg.SECONDS_PER_SLOT - unix)
+        head = chain.head
+        if slot <= head.slot:
+            continue
+        block, _post = make_block(chain.state_at_block(head.root), head.root, slot)
+        await service.publish_block(block)
+
+
+def _unix() -> float:
+    import time
+
+    return time.time()
