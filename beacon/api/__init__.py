@@ -1,0 +1,1 @@
+"""Read-only HTTP views of the node (JSON) and its Prometheus metrics."""

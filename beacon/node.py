@@ -1,0 +1,369 @@
+"""The beacon node: one trio nursery holding the slot clock loop, p2p, the validator duties
+and the HTTP/metrics servers, around one Chain on one datadir.
+
+    node = Node.open(config, genesis_state, options, keys)   # StoreError/ProtectionError if unusable
+    trio.run(node.run)                                         # until SIGINT/SIGTERM or node.stop()
+
+Per slot (beacon/clock.py): fork-choice on_tick (held blocks/attestations retried), head
+update, the proposer duty at the slot start, the attester duty when the slot's block arrives
+or at 1/3 of the slot, and one INFO line at 2/3 of the slot. Blocks and attestations from
+gossip and sync reach the chain through `NodeChain`, which counts them for the metrics and
+feeds the attestation pool, whichever way they came in.
+
+Shutdown (SIGINT/SIGTERM): p2p says Goodbye to its peers (P2PService.shutdown), the nursery is
+cancelled, then the slashing-protection and chain databases are closed.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import trio
+
+from beacon.api.http import HttpServer
+from beacon.api.metrics import Metrics
+from beacon.api.views import Views
+from beacon.chain import Chain, Status
+from beacon.clock import SlotClock
+from beacon.crypto import bls
+from beacon.validator.keys import ValidatorKey
+from beacon.validator.pools import AttestationPool, OperationPool
+from beacon.validator.protection import SlashingProtection
+from beacon.validator.service import ValidatorService
+
+log = logging.getLogger("beacon.node")
+
+try:
+    from importlib.metadata import version as _dist_version
+
+    VERSION = "pybeacon/" + _dist_version("pybeacon")
+except Exception:  # noqa: BLE001 - running from a source tree without installing
+    VERSION = "pybeacon/0.1.0"
+
+SHUTDOWN_GRACE = 3.0  # seconds for Goodbye before we cut connections
+
+
+@dataclass
+class NodeOptions:
+    datadir: Path
+    listen_address: str = "0.0.0.0"
+    port: int = 9000
+    static_peers: Sequence[str] = ()
+    http_address: str = "127.0.0.1"
+    http_port: Optional[int] = 5052  # None: no HTTP API
+    metrics_address: str = "127.0.0.1"
+    metrics_port: Optional[int] = 8008  # None: no metrics endpoint
+    p2p: bool = True  # False: run without networking (tests of a single node)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class NullP2P:
+    """Networking switched off (or not available in this build): same surface as P2PService."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    async def run(self, task_status: trio.TaskStatus[Optional[str]] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started(None)
+        await trio.sleep_forever()
+
+    async def publish_block(self, block: Any) -> None:
+        return None
+
+    async def publish_attestation(self, attestation: Any) -> None:
+        return None
+
+    def peers(self) -> list[dict[str, Any]]:
+        return []
+
+    def multiaddr(self) -> Optional[str]:
+        return None
+
+    def is_syncing(self) -> bool:
+        return False
+
+    async def shutdown(self) -> None:
+        return None
+
+
+class NodeChain:
+    """The Chain as p2p and the validator see it: every import is timed and counted, and
+    valid attestations go to the attestation pool. Everything else is the Chain's own."""
+
+    def __init__(self, chain: Chain, metrics: Metrics, attestation_pool: AttestationPool) -> None:
+        self._chain = chain
+        self._metrics = metrics
+        self._pool = attestation_pool
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._chain, name)
+
+    @property
+    def inner(self) -> Chain:
+        return self._chain
+
+    def import_block(self, block: Any) -> Any:
+        started = time.perf_counter()
+        result = self._chain.import_block(block)
+        if result.status is Status.IMPORTED:
+            # Held descendants imported by this call are in result.imported too; the time is
+            # for all of them, recorded once per block.
+            seconds = (time.perf_counter() - started) / max(1, len(result.imported))
+            for _ in result.imported:
+                self._metrics.block_import_seconds.observe(seconds)
+            self._metrics.blocks_imported.inc(len(result.imported))
+        elif result.status is Status.INVALID:
+            self._metrics.blocks_rejected.inc()
+            log.debug("block 0x%s rejected: %s", result.root.hex()[:12], result.reason)
+        return result
+
+    def import_attestation(self, attestation: Any) -> Any:
+        # A caller that switched BLS off has checked the signature itself (p2p's gossip
+        # validation does, on the target checkpoint state); fork choice checks it otherwise.
+        checked_by_caller = not bls.is_bls_enabled()
+        result = self._chain.import_attestation(attestation)
+        if result.status is Status.IMPORTED:
+            self._metrics.attestations_imported.inc()
+            self._pool.add(attestation, verified=True)
+        elif result.status is Status.HELD:
+            self._pool.add(attestation, verified=checked_by_caller)
+        elif result.status is Status.INVALID:
+            self._metrics.attestations_rejected.inc()
+        return result
+
+
+def make_p2p(chain: NodeChain, options: NodeOptions, config: Any) -> Any:
+    """P2PService when networking is on and available; else a NullP2P that says why."""
+    if not options.p2p:
+        return NullP2P("networking disabled")
+    try:
+        from beacon.p2p.service import P2PService  # type: ignore[import-not-found]
+    except ModuleNotFoundError as e:
+        if e.name and e.name.startswith("beacon.p2p.service"):
+            return NullP2P("the p2p service is not part of this build")
+        raise
+    return P2PService(chain, datadir=options.datadir, listen_address=options.listen_address, port=options.port,
+                      static_peers=list(options.static_peers), config=config,
+                      log=logging.getLogger("beacon.p2p"))
+
+
+class Node:
+    def __init__(self, config: Any, genesis_state: Any, chain: Chain, protection: Optional[SlashingProtection],
+                 options: NodeOptions, keys: Sequence[ValidatorKey], clock: SlotClock) -> None:
+        self.config = config
+        self.genesis_time = int(genesis_state.genesis_time)
+        self.options = options
+        self.clock = clock
+        self.version = VERSION
+        self.metrics = Metrics()
+        self.attestation_pool = AttestationPool()
+        self.operation_pool = OperationPool()
+        self.chain = NodeChain(chain, self.metrics, self.attestation_pool)
+        self.protection = protection
+        self.p2p: Any = make_p2p(self.chain, options, config)
+        self._wire_operation_pool()
+        self.validator: Optional[ValidatorService] = None
+        if keys:
+            assert protection is not None
+            self.validator = ValidatorService(
+                self.chain, keys, protection, self.attestation_pool, self.operation_pool, self,
+                genesis_state.eth1_data, now=clock.now, slot_start=clock.slot_start, listener=self.metrics.on_duty)
+        self._block_seen: dict[int, trio.Event] = {}
+        self._stop = trio.Event()
+        self._stop_reason = ""
+        self.multiaddr: Optional[str] = None
+        chain.events.subscribe("block", self._on_block)
+        chain.events.subscribe("finalized", self._on_finalized)
+        self.views = Views(self)
+
+    # --- construction ------------------------------------------------------------------------
+    @classmethod
+    def open(cls, config: Any, genesis_state: Any, options: NodeOptions, keys: Sequence[ValidatorKey] = (),
+             time_fn: Callable[[], float] = time.time) -> "Node":
+        """Open the datadir (chain, then slashing protection when we have keys) and build the node.
+        Raises beacon.db.StoreError or ProtectionError with a one-line message."""
+        clock = SlotClock(int(genesis_state.genesis_time), config.SECONDS_PER_SLOT, config.SLOTS_PER_EPOCH,
+                          time_fn=time_fn)
+        chain = Chain.open(options.datadir, genesis_state, clock=time_fn)
+        protection = None
+        try:
+            if keys:
+                protection = SlashingProtection(options.datadir, chain.genesis_root)
+            return cls(config, genesis_state, chain, protection, options, keys, clock)
+        except BaseException:
+            if protection is not None:
+                protection.close()
+            chain.close()
+            raise
+
+    def close(self) -> None:
+        if self.protection is not None:
+            self.protection.close()
+        self.chain.inner.close()
+
+    # --- the publisher the validator uses (p2p, or nothing) -------------------------------
+    async def publish_block(self, block: Any) -> None:
+        try:
+            await self.p2p.publish_block(block)
+        except Exception as e:  # noqa: BLE001 - no peers / a refused payload must not lose the duty
+            log.warning("publishing block at slot %d failed: %s", block.slot, e)
+
+    async def publish_attestation(self, attestation: Any) -> None:
+        try:
+            await self.p2p.publish_attestation(attestation)
+        except Exception as e:  # noqa: BLE001
+            log.warning("publishing an attestation failed: %s", e)
+
+    def is_syncing(self) -> bool:
+        return bool(self.p2p.is_syncing())
+
+    # --- events --------------------------------------------------------------------------------
+    def _slot_event(self, slot: int) -> trio.Event:
+        ev = self._block_seen.get(slot)
+        if ev is None:
+            ev = self._block_seen[slot] = trio.Event()
+            for old in [s for s in self._block_seen if s < slot - 4]:
+                del self._block_seen[old]
+        return ev
+
+    def _on_block(self, payload: Any) -> None:
+        _root, block = payload
+        self.operation_pool.prune_included(block)
+        self._slot_event(int(block.slot)).set()
+
+    def _on_finalized(self, checkpoint: Any) -> None:
+        self.attestation_pool.prune(self.clock.epoch_of(self.clock.current_slot() or 0))
+
+    def _wire_operation_pool(self) -> None:
+        # Accepted gossip exits/slashings reach the proposer's pool (p2p keeps the adapter's
+        # callbacks in `on_operation`, see beacon/p2p/chain_view.py).
+        adapter = getattr(self.p2p, "chain_view", None) or getattr(self.p2p, "adapter", None)
+        callbacks = getattr(adapter, "on_operation", None)
+        if isinstance(callbacks, list):
+            callbacks.append(self._on_operation)
+
+    def _on_operation(self, topic: str, op: Any) -> None:
+        name = type(op).__name__
+        if name == "VoluntaryExit":
+            self.operation_pool.add_exit(op)
+        elif name == "ProposerSlashing":
+            self.operation_pool.add_proposer_slashing(op)
+        elif name == "AttesterSlashing":
+            self.operation_pool.add_attester_slashing(op)
+
+    # --- running -------------------------------------------------------------------------------
+    def stop(self, reason: str = "asked to stop") -> None:
+        self._stop_reason = reason
+        self._stop.set()
+
+    def refresh_metrics(self) -> None:
+        self.metrics.update_chain(self.chain, self.clock.current_slot(), len(self.p2p.peers()),
+                                  len(self.attestation_pool))
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._watch_signals)
+                await self._start_servers(nursery)
+                self.multiaddr = await nursery.start(self.p2p.run)
+                if self.multiaddr:
+                    log.info("listening on %s", self.multiaddr, extra={"fields": {"multiaddr": self.multiaddr}})
+                else:
+                    log.warning("running without p2p: %s", getattr(self.p2p, "reason", "unknown"))
+                head = self.chain.head
+                log.info("node up: %s, genesis 0x%s time %d, head slot %d, %d validators, datadir %s", self.version,
+                         self.chain.genesis_root.hex()[:12], self.genesis_time, head.slot,
+                         len(self.validator.keys) if self.validator else 0, self.options.datadir)
+                nursery.start_soon(self._slot_loop, nursery)
+                task_status.started()
+                await self._stop.wait()
+                log.info("shutting down: %s", self._stop_reason)
+                with trio.move_on_after(SHUTDOWN_GRACE):
+                    await self.p2p.shutdown()
+                nursery.cancel_scope.cancel()
+        finally:
+            self.close()
+            log.info("stopped; databases closed")
+
+    async def _watch_signals(self) -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                self.stop(signal.Signals(signum).name)
+                return
+
+    async def _start_servers(self, nursery: trio.Nursery) -> None:
+        o = self.options
+        if o.http_port is not None:
+            api = HttpServer(self.views.routes(), "api")
+            port = await nursery.start(api.serve, o.http_address, o.http_port)
+            log.info("HTTP API on http://%s:%d/node/status", o.http_address, port)
+        if o.metrics_port is not None:
+            metrics = HttpServer(self.views.metrics_routes(), "metrics")
+            port = await nursery.start(metrics.serve, o.metrics_address, o.metrics_port)
+            log.info("metrics on http://%s:%d/metrics", o.metrics_address, port)
+
+    async def _slot_loop(self, nursery: trio.Nursery) -> None:
+        clock = self.clock
+
+        def waiting(left: float) -> None:
+            log.info("waiting for genesis in %d s", round(left))
+
+        await clock.wait_for_genesis(on_wait=waiting)
+        async for slot in clock.slots():
+            self.chain.on_tick(clock.now())
+            self.chain.update_head()
+            if slot % self.config.SLOTS_PER_EPOCH == 0:
+                self.attestation_pool.prune(clock.epoch_of(slot))
+            if self.validator is not None:
+                try:
+                    await self.validator.propose(slot)
+                except Exception:  # noqa: BLE001 - the loop must survive any one duty
+                    log.exception("slot %d: proposer duty failed", slot)
+                nursery.start_soon(self._attest, slot)
+            nursery.start_soon(self._report, slot)
+
+    async def _attest(self, slot: int) -> None:
+        assert self.validator is not None
+        # The block of the slot, or one third of the slot, whichever comes first.
+        with trio.move_on_after(max(0.0, self.clock.slot_fraction(slot, 1 / 3) - self.clock.now())):
+            await self._slot_event(slot).wait()
+        try:
+            await self.validator.attest(slot, deadline=self.clock.slot_start(slot + 1))
+        except Exception:  # noqa: BLE001
+            log.exception("slot %d: attester duty failed", slot)
+
+    async def _report(self, slot: int) -> None:
+        await self.clock.sleep_until(self.clock.slot_fraction(slot, 2 / 3))
+        self.chain.on_tick(self.clock.now())
+        head = self.chain.update_head()
+        self.refresh_metrics()
+        just, fin = self.chain.justified_checkpoint, self.chain.finalized_checkpoint
+        peers = len(self.p2p.peers())
+        tally = self.validator.tally(slot) if self.validator else None
+        duties = ""
+        if tally is not None:
+            duties = f" | proposed {tally.proposed} attested {tally.attested}"
+            if tally.declined or tally.missed:
+                duties += f" declined {tally.declined} missed {tally.missed}"
+        sync = " | syncing" if self.is_syncing() else ""
+        epoch = slot // self.config.SLOTS_PER_EPOCH
+        fields = {"slot": slot, "epoch": epoch, "head_slot": head.slot, "head_root": "0x" + head.root.hex(),
+                  "justified_epoch": int(just.epoch), "finalized_epoch": int(fin.epoch), "peers": peers}
+        if tally is not None:
+            fields.update(proposed=tally.proposed, attested=tally.attested, declined=tally.declined,
+                          missed=tally.missed)
+        log.info("slot %d epoch %d | head %d 0x%s.. | justified %d | finalized %d | peers %d%s%s", slot, epoch,
+                 head.slot, head.root.hex()[:4], int(just.epoch), int(fin.epoch), peers, duties, sync,
+                 extra={"fields": fields})
+
+
+def default_datadir(preset: str, genesis_root: bytes) -> Path:
+    """~/.pybeacon/<preset>-<genesis root prefix>: one directory per chain, so two chains never
+    meet in one datadir by accident."""
+    base = Path(os.environ.get("PYBEACON_HOME", Path.home() / ".pybeacon"))
+    return base / f"{preset}-{genesis_root.hex()[:8]}"

@@ -1,0 +1,228 @@
+"""`pybeacon [node]`: run a beacon node.
+
+    pybeacon --genesis g.ssz --peer /ip4/10.0.0.1/tcp/9000/p2p/16Uiu2...
+    pybeacon --interop-validators 16 --interop-genesis-time 1567777777 --validators 0:16
+
+Everything a user can get wrong is checked before the datadir is touched, and reported as one
+line with a non-zero exit: flags, files (genesis, --config), a genesis of another preset,
+validator indices the genesis does not have, peer addresses, ports already in use, a node key
+that does not parse. Only then is the datadir opened (and a datadir of another chain, or one in
+use by another process, is refused without writing to it).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from beacon.config import PRESETS
+
+DEFAULT_HTTP_PORT = 5052
+DEFAULT_METRICS_PORT = 8008  # Prometheus' usual port for beacon nodes
+DEFAULT_P2P_PORT = 9000
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("chain")
+    g.add_argument("--genesis", metavar="FILE", help="genesis BeaconState, .ssz or .yaml")
+    g.add_argument("--interop-validators", type=int, metavar="N",
+                   help="build the interop quick-start genesis of N validators in memory (instead of --genesis)")
+    g.add_argument("--interop-genesis-time", metavar="T",
+                   help="genesis time for --interop-validators: Unix seconds, or +S for S seconds from now")
+    g.add_argument("--preset", choices=PRESETS, default="minimal", help="constants preset (default minimal)")
+    g.add_argument("--config", metavar="FILE.yaml", help="YAML overrides of single constants, e.g. SECONDS_PER_SLOT: 1")
+    g.add_argument("--datadir", metavar="DIR",
+                   help="database, node key and slashing protection (default ~/.pybeacon/<preset>-<genesis>)")
+
+    v = parser.add_argument_group("validators (interop keys)")
+    v.add_argument("--validators", metavar="START:COUNT", help="run validators START..START+COUNT-1")
+    v.add_argument("--validator-indices", metavar="I,J,..", help="run these validator indices")
+
+    n = parser.add_argument_group("p2p")
+    n.add_argument("--listen-address", default="0.0.0.0", help="IPv4 address to listen on (default 0.0.0.0)")
+    n.add_argument("--port", type=int, default=DEFAULT_P2P_PORT, help=f"libp2p TCP port (default {DEFAULT_P2P_PORT})")
+    n.add_argument("--peer", dest="peers", action="append", default=[], metavar="MULTIADDR",
+                   help="static peer /ip4/../tcp/../p2p/<id>, redialled when lost (repeatable)")
+    n.add_argument("--no-p2p", action="store_true", help="run without networking (a single node on its own)")
+
+    a = parser.add_argument_group("API and logs")
+    a.add_argument("--http-address", default="127.0.0.1", help="address of the JSON API (default 127.0.0.1)")
+    a.add_argument("--http-port", type=int, default=DEFAULT_HTTP_PORT,
+                   help=f"JSON API port (default {DEFAULT_HTTP_PORT}; 0 picks a free one)")
+    a.add_argument("--metrics-address", default="127.0.0.1", help="address of /metrics (default 127.0.0.1)")
+    a.add_argument("--metrics-port", type=int, default=DEFAULT_METRICS_PORT,
+                   help=f"Prometheus port (default {DEFAULT_METRICS_PORT}; 0 picks a free one)")
+    a.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
+    a.add_argument("--log-format", choices=("text", "json"), default="text")
+
+
+def _fail(message: str) -> Exception:
+    from beacon.cli import CliError
+
+    return CliError(message)
+
+
+def _check_port(name: str, value: int) -> None:
+    if not 0 <= value <= 65535:
+        raise _fail(f"{name} must be a TCP port 0..65535, got {value}")
+
+
+def _check_bindable(name: str, address: str, port: int) -> None:
+    """Fail now, before the datadir is touched, if (address, port) cannot be listened on."""
+    if port == 0:
+        return
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((address, port))
+    except OSError as e:
+        raise _fail(f"{name} {address}:{port} is not available: {e.strerror}") from None
+    finally:
+        probe.close()
+
+
+def _genesis_time_arg(text: str) -> int:
+    try:
+        if text.startswith("+"):
+            return int(time.time()) + int(text[1:])
+        value = int(text)
+    except ValueError:
+        raise _fail(f"--interop-genesis-time wants Unix seconds or +SECONDS, got {text!r}") from None
+    if not 0 <= value < 2**64:
+        raise _fail("--interop-genesis-time must be 0 <= T < 2**64")
+    return value
+
+
+def _load_genesis(args: argparse.Namespace, cfg: Any) -> Any:
+    from genesis.load import GenesisLoadError, load_genesis_state
+
+    if args.genesis and (args.interop_validators is not None or args.interop_genesis_time is not None):
+        raise _fail("use either --genesis FILE or --interop-validators N --interop-genesis-time T, not both")
+    if args.genesis:
+        try:
+            return load_genesis_state(args.genesis, cfg)
+        except GenesisLoadError as e:
+            raise _fail(str(e)) from None
+    if args.interop_validators is None or args.interop_genesis_time is None:
+        raise _fail("no genesis: give --genesis FILE, or --interop-validators N with --interop-genesis-time T")
+    if args.interop_validators < 1:
+        raise _fail("--interop-validators must be at least 1")
+    from genesis.state import create_interop_genesis_state
+
+    return create_interop_genesis_state(cfg, args.interop_validators, _genesis_time_arg(args.interop_genesis_time))
+
+
+def _check_datadir(path: Path) -> None:
+    if path.exists() and not path.is_dir():
+        raise _fail(f"--datadir {path} exists and is not a directory")
+    probe = path if path.exists() else next((p for p in path.parents if p.exists()), Path("/"))
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise _fail(f"--datadir {path}: {probe} is not writable")
+
+
+def _check_node_key(datadir: Path) -> None:
+    """A node key that exists but does not parse stops the node (it is never replaced)."""
+    from beacon.p2p.identity import NodeKeyError, load_node_key
+
+    path = datadir / "node_key"
+    if path.exists():
+        try:
+            load_node_key(path)
+        except NodeKeyError as e:
+            raise _fail(str(e)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from beacon.config import ConfigError, load_config
+    from beacon.log import setup_logging
+    from beacon.validator.keys import ValidatorSelectionError, load_interop_keys, select_indices
+
+    # 1. Flags that need no files.
+    for name, value in (("--port", args.port), ("--http-port", args.http_port), ("--metrics-port", args.metrics_port)):
+        _check_port(name, value)
+    used = [p for p in (None if args.no_p2p else args.port, args.http_port, args.metrics_port) if p]
+    if len(used) != len(set(used)):
+        raise _fail(f"--port, --http-port and --metrics-port must differ (got {args.port}, {args.http_port}, "
+                    f"{args.metrics_port})")
+    try:
+        indices = select_indices(args.validators, args.validator_indices)
+    except ValidatorSelectionError as e:
+        raise _fail(str(e)) from None
+    if args.no_p2p and args.peers:
+        raise _fail("--peer makes no sense with --no-p2p")
+
+    # 2. Files: config, genesis; keys against the genesis.
+    try:
+        cfg = load_config(args.preset, args.config)
+    except ConfigError as e:
+        raise _fail(str(e)) from None
+    genesis_state = _load_genesis(args, cfg)
+    try:
+        keys = load_interop_keys(indices, genesis_state)
+    except ValidatorSelectionError as e:
+        raise _fail(str(e)) from None
+
+    # 3. Network: peer addresses, ports.
+    if not args.no_p2p:
+        try:
+            from beacon.p2p.host import parse_peer_multiaddr
+        except ModuleNotFoundError:
+            parse_peer_multiaddr = None  # type: ignore[assignment]
+        for peer in args.peers:
+            if parse_peer_multiaddr is not None:
+                try:
+                    parse_peer_multiaddr(peer)
+                except ValueError as e:
+                    raise _fail(f"--peer {e}") from None
+        _check_bindable("--port", args.listen_address, args.port)
+    _check_bindable("--http-port", args.http_address, args.http_port)
+    _check_bindable("--metrics-port", args.metrics_address, args.metrics_port)
+
+    # 4. The datadir.
+    from beacon.node import Node, NodeOptions, default_datadir
+
+    genesis_root = genesis_state.types.BeaconBlock(state_root=genesis_state.hash_tree_root()).signing_root()
+    datadir = Path(args.datadir) if args.datadir else default_datadir(cfg.preset, genesis_root)
+    _check_datadir(datadir)
+    if not args.no_p2p:
+        _check_node_key(datadir)
+
+    setup_logging(args.log_level, args.log_format)
+    options = NodeOptions(datadir=datadir, listen_address=args.listen_address, port=args.port,
+                          static_peers=tuple(args.peers), http_address=args.http_address, http_port=args.http_port,
+                          metrics_address=args.metrics_address, metrics_port=args.metrics_port, p2p=not args.no_p2p)
+    from beacon.db import StoreError
+    from beacon.validator.protection import ProtectionError
+
+    try:
+        node = Node.open(cfg, genesis_state, options, keys)
+    except (StoreError, ProtectionError) as e:
+        raise _fail(str(e)) from None
+    overrides = cfg.overridden()
+    logging.getLogger("beacon.node").info(
+        "preset %s%s, %d validators in genesis, genesis time %d", cfg.preset,
+        " with " + ", ".join(f"{k}={v}" for k, v in sorted(overrides.items())) if overrides else "",
+        len(genesis_state.validators), int(genesis_state.genesis_time))
+    import trio
+
+    try:
+        trio.run(node.run)
+    except BaseExceptionGroup as eg:  # noqa: F821 - builtin on 3.11
+        # A start-up failure inside the nursery (a port taken in the meantime...): one line.
+        leaf = _first_leaf(eg)
+        if isinstance(leaf, OSError):
+            raise _fail(str(leaf)) from None
+        raise
+    except OSError as e:
+        raise _fail(str(e)) from None
+    return 0
+
+
+def _first_leaf(eg: BaseException) -> BaseException:
+    while isinstance(eg, BaseExceptionGroup):  # noqa: F821
+        eg = eg.exceptions[0]
+    return eg
