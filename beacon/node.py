@@ -65,8 +65,9 @@ class NodeOptions:
 class NullP2P:
     """Networking switched off (or not available in this build): same surface as P2PService."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, chain: Any) -> None:
         self.reason = reason
+        self.chain = chain
 
     async def run(self, task_status: trio.TaskStatus[Optional[str]] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started(None)
@@ -76,7 +77,8 @@ class NullP2P:
         return None
 
     async def publish_attestation(self, attestation: Any) -> None:
-        return None
+        # Like P2PService: what we publish is handed to our own fork choice as well.
+        self.chain.import_attestation(attestation)
 
     def peers(self) -> list[dict[str, Any]]:
         return []
@@ -131,24 +133,28 @@ class NodeChain:
             self._metrics.attestations_imported.inc()
             self._pool.add(attestation, verified=True)
         elif result.status is Status.HELD:
+            # Held until its slot is over (fork choice's rule) or its block arrives.
+            if checked_by_caller:
+                self._metrics.attestations_imported.inc()
             self._pool.add(attestation, verified=checked_by_caller)
         elif result.status is Status.INVALID:
             self._metrics.attestations_rejected.inc()
         return result
 
 
-def make_p2p(chain: NodeChain, options: NodeOptions, config: Any) -> Any:
+def make_p2p(chain: NodeChain, options: NodeOptions, clock: SlotClock) -> Any:
     """P2PService when networking is on and available; else a NullP2P that says why."""
     if not options.p2p:
-        return NullP2P("networking disabled")
+        return NullP2P("networking disabled (--no-p2p)", chain)
     try:
-        from beacon.p2p.service import P2PService  # type: ignore[import-not-found]
+        from beacon.p2p.service import P2PConfig, P2PService
     except ModuleNotFoundError as e:
         if e.name and e.name.startswith("beacon.p2p.service"):
-            return NullP2P("the p2p service is not part of this build")
+            return NullP2P("the p2p service is not part of this build", chain)
         raise
+    # Gossip timing checks use the node's clock, so a test clock drives p2p as well.
     return P2PService(chain, datadir=options.datadir, listen_address=options.listen_address, port=options.port,
-                      static_peers=list(options.static_peers), config=config,
+                      static_peers=list(options.static_peers), config=P2PConfig(clock=clock.now),
                       log=logging.getLogger("beacon.p2p"))
 
 
@@ -165,7 +171,7 @@ class Node:
         self.operation_pool = OperationPool()
         self.chain = NodeChain(chain, self.metrics, self.attestation_pool)
         self.protection = protection
-        self.p2p: Any = make_p2p(self.chain, options, config)
+        self.p2p: Any = make_p2p(self.chain, options, clock)
         self._wire_operation_pool()
         self.validator: Optional[ValidatorService] = None
         if keys:
@@ -242,8 +248,7 @@ class Node:
     def _wire_operation_pool(self) -> None:
         # Accepted gossip exits/slashings reach the proposer's pool (p2p keeps the adapter's
         # callbacks in `on_operation`, see beacon/p2p/chain_view.py).
-        adapter = getattr(self.p2p, "chain_view", None) or getattr(self.p2p, "adapter", None)
-        callbacks = getattr(adapter, "on_operation", None)
+        callbacks = getattr(getattr(self.p2p, "view", None), "on_operation", None)
         if isinstance(callbacks, list):
             callbacks.append(self._on_operation)
 
@@ -271,14 +276,13 @@ class Node:
                 nursery.start_soon(self._watch_signals)
                 await self._start_servers(nursery)
                 self.multiaddr = await nursery.start(self.p2p.run)
-                if self.multiaddr:
-                    log.info("listening on %s", self.multiaddr, extra={"fields": {"multiaddr": self.multiaddr}})
-                else:
+                if not self.multiaddr:
                     log.warning("running without p2p: %s", getattr(self.p2p, "reason", "unknown"))
                 head = self.chain.head
-                log.info("node up: %s, genesis 0x%s time %d, head slot %d, %d validators, datadir %s", self.version,
-                         self.chain.genesis_root.hex()[:12], self.genesis_time, head.slot,
-                         len(self.validator.keys) if self.validator else 0, self.options.datadir)
+                log.info("node up at %s: %s, genesis 0x%s time %d, head slot %d, %d validators, datadir %s",
+                         self.multiaddr or "(no p2p)", self.version, self.chain.genesis_root.hex()[:12],
+                         self.genesis_time, head.slot, len(self.validator.keys) if self.validator else 0,
+                         self.options.datadir, extra={"fields": {"multiaddr": self.multiaddr}})
                 nursery.start_soon(self._slot_loop, nursery)
                 task_status.started()
                 await self._stop.wait()

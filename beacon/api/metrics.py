@@ -50,7 +50,8 @@ class Metrics:
         self.blocks_imported = Counter("pybeacon_blocks_imported", "Blocks imported into the chain", registry=r)
         self.blocks_rejected = Counter("pybeacon_blocks_rejected", "Blocks refused as invalid", registry=r)
         self.attestations_imported = Counter("pybeacon_attestations_imported",
-                                             "Attestations accepted by fork choice", registry=r)
+                                             "Attestations found valid (fork choice now, or held for their slot); own ones count as duties",
+                                             registry=r)
         self.attestations_rejected = Counter("pybeacon_attestations_rejected", "Attestations refused as invalid",
                                              registry=r)
         self.block_import_seconds = Histogram(
