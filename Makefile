@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat setup.py | sha256sum | cut -c1-12)
 # pytest-xdist workers; the 2-core CI machine does best with one per core.
 JOBS   ?= auto
 
-.PHONY: venv vectors test run bench clean
+.PHONY: venv vectors test run bench clean spectest-mainnet
 
 $(STAMP): setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ test: vectors
 
 run: vectors
 	$(VENV)/bin/pybeacon spectest --preset minimal
+
+# Opt-in (not in `make test`): the mainnet vectors unpack to ~4 GB.
+spectest-mainnet: venv
+	$(VENV)/bin/pybeacon spectest fetch --preset mainnet
+	$(VENV)/bin/pybeacon spectest --preset mainnet
 
 bench: venv
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
