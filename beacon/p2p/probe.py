@@ -35,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--genesis", metavar="FILE", help="genesis state (.ssz/.yaml): our Hello and the slot time come from it")
     parser.add_argument("--preset", default="minimal", help="constants preset for decoding blocks (default minimal)")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="S", help="timeout per step in seconds (default 10)")
+    parser.add_argument("--verbose", "-v", action="store_true", help="show py-libp2p's own log messages")
 
 
 def _hex(data: bytes) -> str:
@@ -126,6 +127,8 @@ async def check_multistream(ip: str, port: int, protocol: str, timeout: float) -
                 raise StepFailed(f"peer does not accept {protocol}: answered {answer!r}", bytes(seen))
     except trio.TooSlowError:
         raise StepFailed(f"no multistream answer within {timeout:.0f} s", bytes(seen + buf)) from None
+    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
+        raise StepFailed(f"connection failed during multistream negotiation: {e}", bytes(seen + buf)) from None
     finally:
         await stream.aclose()
     return connect_ms, bytes(seen)
@@ -425,10 +428,19 @@ class Probe:
 
 
 def run(args: argparse.Namespace) -> int:
-    from beacon.cli import CliError
-    from beacon.config import load_config
+    import logging
 
-    from .host import parse_peer_multiaddr
+    from beacon.cli import CliError
+
+    from .host import parse_peer_multiaddr  # imports libp2p, which sets up its loggers
+
+    # The report is the output; py-libp2p's own warnings about the same failures only
+    # repeat it less clearly (shown with --verbose).
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        logging.getLogger("libp2p").setLevel(logging.CRITICAL)
+        logging.getLogger("beacon.p2p").setLevel(logging.ERROR)
+    from beacon.config import load_config
 
     try:
         parse_peer_multiaddr(args.multiaddr)

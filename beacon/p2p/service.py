@@ -142,13 +142,7 @@ class P2PService:
         out = []
         for peer in list(self.peer_manager.peers.values()):
             conn = self.host.connection_to(peer.peer_id)
-            address = ""
-            if conn is not None:
-                try:
-                    addrs = conn.get_transport_addresses()
-                    address = str(addrs[0]) if addrs else ""
-                except Exception:  # the connection may be closing
-                    address = ""
+            address = _remote_multiaddr(conn) if conn is not None else ""
             head = self.sync.peer_head(peer.peer_id)
             head_slot = head.slot if head is not None else (peer.hello.head_slot if peer.hello else None)
             out.append({
@@ -173,3 +167,26 @@ class P2PService:
             if self.view.missing_roots():
                 ident = self.view.block_identity(data) if topic == TOPIC_BEACON_BLOCK else None
                 self.sync.on_orphan(forwarder, ident)
+
+
+def _remote_multiaddr(conn: Any) -> str:
+    """/ip4/<ip>/tcp/<port> of the remote end of a connection, or "".
+
+    py-libp2p 0.8.1 cannot tell for SecIO connections: SecureSession asks the SecIO
+    read-writer for a `.conn` it lacks (docs/interop.md #7), and the swarm's fallback
+    reads the peerstore, logging a warning for inbound peers. So walk down the wrapper
+    layers to the TCP stream, which knows its peer address.
+    """
+    layer = getattr(conn, "muxed_conn", None)
+    for _ in range(8):
+        if layer is None:
+            break
+        if type(layer).__name__ == "TrioTCPStream":
+            try:
+                remote = layer.get_remote_address()
+            except Exception:
+                return ""
+            return f"/ip4/{remote[0]}/tcp/{remote[1]}" if remote else ""
+        layer = next((getattr(layer, a) for a in ("secured_conn", "conn", "read_writer", "read_write_closer", "stream")
+                      if getattr(layer, a, None) is not None), None)
+    return ""

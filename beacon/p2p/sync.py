@@ -112,7 +112,12 @@ class SyncManager:
                 with trio.move_on_after(RECHECK_INTERVAL):
                     await self._wake.wait()
                 self._wake = trio.Event()
-                await self.sync_once()
+                try:
+                    await self.sync_once()
+                except Exception:
+                    # A bug of ours must not take the node's networking down with it.
+                    log.exception("range sync failed")
+                    self._syncing = False
 
     async def sync_once(self) -> None:
         """Range-sync from the best peer until no peer is ahead of us."""
@@ -172,21 +177,29 @@ class SyncManager:
         "done" or "fork" (first block does not link); raises PeerFault."""
         send, recv = trio.open_memory_channel[tuple[int, int, list[bytes]] | BaseException](1)
         result = "done"
+        fault: PeerFault | None = None
+        # A fault is raised only after the nursery has closed: raised inside it, trio
+        # would wrap it in an ExceptionGroup.
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._fetch_batches, peer_id, head, start, send)
             async with recv:
                 first = True
                 async for item in recv:
-                    if isinstance(item, BaseException):
-                        nursery.cancel_scope.cancel()
-                        raise PeerFault(str(item))
-                    batch_start, count, blocks = item
-                    if await self._import_batch(blocks, first) == "fork":
-                        result = "fork"
+                    try:
+                        if isinstance(item, BaseException):
+                            raise PeerFault(str(item))
+                        _batch_start, _count, blocks = item
+                        if await self._import_batch(blocks, first) == "fork":
+                            result = "fork"
+                    except PeerFault as e:
+                        fault = e
+                    if fault is not None or result == "fork":
                         nursery.cancel_scope.cancel()
                         break
                     if blocks:
                         first = False
+        if fault is not None:
+            raise fault
         return result
 
     async def _fetch_batches(self, peer_id: ID, head: PeerHead, start: int,
@@ -240,6 +253,8 @@ class SyncManager:
                 await self.lookup_missing(peer_id)
             except PeerFault as e:
                 self._drop(peer_id, str(e))
+            except Exception:
+                log.exception("parent lookup failed")
 
     async def lookup_missing(self, peer_id: ID) -> int:
         """Fetch missing ancestors from `peer_id` (RecentBeaconBlocks); returns how many
