@@ -10,7 +10,12 @@
    until its head is the last block: Hello, BeaconBlocks requests of 64, import of every block
    (full BLS, state roots checked), one batch in flight while importing.
 
-    python benchmarks/range_sync.py [--blocks 2000] [--validators 64] [--batch 64] [--profile]
+    python benchmarks/range_sync.py [--blocks 2000] [--validators 64] [--batch 64]
+
+Profile with a sampling profiler from outside the process, e.g.
+    py-spy record -o sync.svg -- python benchmarks/range_sync.py
+(pyinstrument inside the process keeps a memoryview alive in py-libp2p's SecureSession
+buffer and makes its read loop fail with BufferError: do not use it here.)
 """
 from __future__ import annotations
 
@@ -56,7 +61,6 @@ def main() -> int:
     ap.add_argument("--blocks", type=int, default=2000)
     ap.add_argument("--validators", type=int, default=64)
     ap.add_argument("--batch", type=int, default=64, help="blocks per BeaconBlocks request")
-    ap.add_argument("--profile", action="store_true", help="pyinstrument profile of the syncing side")
     ap.add_argument("--serve", metavar="DATADIR", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
@@ -124,16 +128,7 @@ def main() -> int:
                     timings["batches"] = service.sync.batches
                     await service.shutdown()
 
-            profiler = None
-            if args.profile:
-                from pyinstrument import Profiler
-
-                profiler = Profiler()
-                profiler.start()
             trio.run(sync)
-            if profiler is not None:
-                profiler.stop()
-                print(profiler.output_text(unicode=False, color=False, show_all=False))
             client.close()
         finally:
             if server.stdin:

@@ -34,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("multiaddr", metavar="MULTIADDR", help="/ip4/<ip>/tcp/<port>/p2p/<peer id>")
     parser.add_argument("--genesis", metavar="FILE", help="genesis state (.ssz/.yaml): our Hello and the slot time come from it")
     parser.add_argument("--preset", default="minimal", help="constants preset for decoding blocks (default minimal)")
+    parser.add_argument("--config", metavar="FILE.yaml", help="YAML overrides of single constants (e.g. SECONDS_PER_SLOT)")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="S", help="timeout per step in seconds (default 10)")
     parser.add_argument("--verbose", "-v", action="store_true", help="show py-libp2p's own log messages")
 
@@ -448,7 +449,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from None
     genesis = None
     try:
-        cfg = load_config(args.preset)
+        cfg = load_config(args.preset, args.config)
     except Exception as e:
         raise CliError(str(e)) from None
     if args.genesis:
