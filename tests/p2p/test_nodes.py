@@ -10,19 +10,23 @@ from pathlib import Path
 
 import pytest
 
-from tests.node.helpers import REPO, env, make_genesis, node, write_config
+from .procs import REPO, NodeProcess, child_env, pybeacon
 
 pytestmark = pytest.mark.slow
 
 
 def test_late_node_syncs_from_genesis_follows_gossip_and_probe_passes(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path / "fast.yaml", SECONDS_PER_SLOT=1)
-    genesis = make_genesis(tmp_path / "genesis.ssz", 16, int(time.time()) + 4, cfg)
+    cfg = tmp_path / "fast.yaml"
+    cfg.write_text("SECONDS_PER_SLOT: 1\n")
+    genesis = tmp_path / "genesis.ssz"
+    made = pybeacon("genesis", "--validators", "16", "--genesis-time", str(int(time.time()) + 4),
+                    "--config", str(cfg), "--out", str(genesis))
+    assert made.returncode == 0, made.stderr
     common = ["--genesis", str(genesis), "--config", str(cfg)]
-    a = node(tmp_path, "a", *common, "--validators", "0:16").start()
+    a = NodeProcess.make(tmp_path, "a", *common, "--validators", "0:16").start()
     try:
         a.wait_for(lambda s: s["head"]["slot"] >= 24, timeout=120, what="24 blocks on A")
-        b = node(tmp_path, "b", *common, "--peer", a.multiaddr()).start()
+        b = NodeProcess.make(tmp_path, "b", *common, "--peer", a.multiaddr()).start()
         try:
             target = a.status()["head"]["slot"]  # type: ignore[index]
             b.wait_for(lambda s: s["head"]["slot"] >= target, timeout=90, what="range sync to A's head")
@@ -38,7 +42,7 @@ def test_late_node_syncs_from_genesis_follows_gossip_and_probe_passes(tmp_path: 
             probe = subprocess.run(
                 [sys.executable, "-m", "beacon.cli", "probe", a.multiaddr(), "--genesis", str(genesis),
                  "--config", str(cfg), "--timeout", "10"],
-                capture_output=True, text=True, timeout=120, env=env(), cwd=REPO)
+                capture_output=True, text=True, timeout=120, env=child_env(), cwd=REPO)
             assert probe.returncode == 0, probe.stdout + probe.stderr
             for step in ("tcp connect", "multistream", "secio", "mplex", "hello", "beacon_blocks",
                          "recent_beacon_blocks", "gossip subscription", "gossip message", "goodbye"):
@@ -51,4 +55,4 @@ def test_late_node_syncs_from_genesis_follows_gossip_and_probe_passes(tmp_path: 
     finally:
         assert a.stop() == 0, a.tail()
     # B's shutdown said Goodbye(1), which A logged.
-    assert "said Goodbye (reason 1)" in a.all_logs()
+    assert "said Goodbye (reason 1)" in a.log
