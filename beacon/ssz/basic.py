@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import struct
+from hashlib import sha256
 from typing import Any
 
 from beacon.ssz.base import DecodeError, SSZType
@@ -165,6 +166,9 @@ class ByteVector(SSZType):
             return value
         if self.length < 32:
             return value.ljust(32, b"\x00")
+        if self.length <= 64:
+            # Two chunks, one hash (pubkeys: 16,384 of them per compact-committees root).
+            return sha256(value.ljust(64, b"\x00")).digest()
         return merkleize(pack_bytes(value))
 
     def to_obj(self, value: bytes) -> str:
