@@ -383,8 +383,14 @@ class Chain:
         failed signature check, import its blocks one by one so the bad one is named."""
         results = list(segment.known)
         tail = list(segment.rest)
+        first = segment.items[0][1] if segment.items else None
+        if first is not None and bytes(first.parent_root) not in self.store.blocks:
+            verified = False  # the parent left fork choice while we verified (pruned): go slowly
         if verified:
             for root, block, post in segment.items:
+                if root in self.store.blocks:  # arrived another way (gossip) meanwhile
+                    results.append(ImportResult(Status.KNOWN, root))
+                    continue
                 self._commit_block(root, block, post)
                 result = ImportResult(Status.IMPORTED, root, imported=[root])
                 self._import_held_children(result)

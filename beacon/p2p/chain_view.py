@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 # How far ahead of our clock a gossiped block's slot may start and still be judged now.
 # v0.8.3 has no number; later spec versions call it MAXIMUM_GOSSIP_CLOCK_DISPARITY = 500 ms.
 GOSSIP_CLOCK_DISPARITY = 0.5
+# Blocks per signature batch in range sync (one multi-pairing each; see import_blocks).
+SEGMENT_BLOCKS = 16
 ZERO_ROOT = b"\x00" * 32
 # Bounds on what the adapter remembers.
 MAX_OPERATIONS = 1024  # per topic
@@ -181,7 +183,9 @@ class ChainAdapter:
         return decode(self.types.BeaconBlock, ssz)
 
     def _import_block(self, block: Any) -> ImportOutcome:
-        res = self.chain.import_block(block)
+        return self._outcome(block, self.chain.import_block(block))
+
+    def _outcome(self, block: Any, res: Any) -> ImportOutcome:
         slot = int(block.slot)
         if res.status is Status.HELD:
             # Held for its parent, or for its slot to come (the chain retries on_tick).
@@ -192,21 +196,37 @@ class ChainAdapter:
         return ImportOutcome(result, slot, res.root, res.reason)
 
     async def import_blocks(self, blocks: Sequence[bytes]) -> Sequence[ImportOutcome]:
+        """Import a sync batch in segments: transitions here, one signature batch per segment
+        in a worker thread (the pairing library releases the GIL), then commit.
+
+        A segment is at most SEGMENT_BLOCKS long so the loop (gossip heartbeat, req/resp)
+        is never held for more than a few dozen milliseconds at a time.
+        """
         self.chain.on_tick(self.clock())  # store time current, so recent blocks are not "future"
-        out: list[ImportOutcome] = []
-        for ssz in blocks:
+        out: list[ImportOutcome | None] = [None] * len(blocks)
+        run: list[tuple[int, Any]] = []  # consecutive decodable blocks, imported as segments
+
+        async def flush() -> None:
+            for start in range(0, len(run), SEGMENT_BLOCKS):
+                part = run[start:start + SEGMENT_BLOCKS]
+                segment = self.chain.prepare_segment([b for _, b in part])
+                ok = await trio.to_thread.run_sync(segment.verify) if segment.items else True
+                for (i, block), res in zip(part, self.chain.commit_segment(segment, ok)):
+                    out[i] = self._outcome(block, res)
+                await trio.sleep(0)
+            run.clear()
+
+        for i, ssz in enumerate(blocks):
             if ssz == self._null_block:
-                out.append(ImportOutcome(ImportResult.EMPTY))
+                out[i] = ImportOutcome(ImportResult.EMPTY)
                 continue
             try:
-                block = self._decode_block(ssz)
+                run.append((i, self._decode_block(ssz)))
             except DecodeError as e:
-                out.append(ImportOutcome(ImportResult.INVALID, reason=f"does not decode: {e}"))
-                continue
-            out.append(self._import_block(block))
-            # One block at a time, then let the loop run (gossip heartbeat, req/resp).
-            await trio.sleep(0)
-        return out
+                await flush()
+                out[i] = ImportOutcome(ImportResult.INVALID, reason=f"does not decode: {e}")
+        await flush()
+        return [o for o in out if o is not None]
 
     def missing_roots(self) -> list[bytes]:
         roots = list(self.chain.missing_parents())
