@@ -168,3 +168,19 @@ def test_specific_decode_errors() -> None:
     data[2:6] = (9999).to_bytes(4, "little")  # first offset of `points` points past the fixed part
     with pytest.raises(DecodeError, match="offset"):
         decode(Bag, bytes(data))
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_copies_share_trees_until_either_side_writes(seed: int) -> None:
+    rng = random.Random(5000 + seed)
+    base = random_bag(rng)
+    base.nums.set_all([rng.randrange(2**64) for _ in range(100)])
+    base.hash_tree_root()
+    copies = [base.copy() for _ in range(3)]
+    for bag in [base, *copies]:  # every side writes after the copies share one tree
+        for _ in range(rng.randrange(1, 5)):
+            bag.nums[rng.randrange(100)] = rng.randrange(2**64)
+        if bag.points:
+            bag.points[0].x += 1
+    for bag in [base, *copies]:
+        assert bag.hash_tree_root() == pyssz.get_hash_tree_root(as_pyssz(bag), PY_BAG)

@@ -335,10 +335,14 @@ class Chain:
         segment = self.prepare_segment(blocks)
         return self.commit_segment(segment, segment.verify())
 
-    def prepare_segment(self, blocks: Sequence[Any]) -> "Segment":
+    def prepare_segment(self, blocks: Sequence[Any], after: Optional["Segment"] = None) -> "Segment":
         """Run the state transitions of the longest valid-looking linear prefix of `blocks`,
         deferring every signature into one batch. Nothing is stored; nothing is trusted
-        until Segment.verify() says so. Blocks after the prefix go the one-by-one way."""
+        until Segment.verify() says so. Blocks after the prefix go the one-by-one way.
+
+        `after`: a segment prepared but not yet committed that these blocks continue (so one
+        segment can be verified while the next is prepared). Commit `after` first; if it
+        fails verification, commit this one unverified too (one by one)."""
         from beacon.state.errors import StateTransitionError
         from beacon.state.signatures import defer_signatures
         from beacon.state.slots import apply_block
@@ -348,9 +352,11 @@ class Chain:
             fc.on_tick(self.store, int(now))
         known: list[ImportResult] = []
         items: list[tuple[bytes, Any, Any]] = []
-        i = 0
+        if after is not None and after.items and not after.rest:
+            items.append(after.items[-1])  # the parent link; dropped again below
+        chained = len(items)
         with defer_signatures() as batch:
-            for i, block in enumerate(blocks):
+            for block in blocks:
                 root = block.signing_root()
                 if not items:
                     if root in self.store.blocks or self.db.has_block(root):
@@ -373,8 +379,7 @@ class Chain:
                 except StateTransitionError:
                     break
                 items.append((root, block, post))
-            else:
-                i = len(blocks)
+        del items[:chained]
         rest = list(blocks[len(known) + len(items):])
         return Segment(known, items, rest, batch)
 

@@ -71,6 +71,16 @@ _STATUS_TO_RESULT = {
 }
 
 
+class _SegmentJob:
+    """One range-sync segment in flight: its blocks, the prepared segment, its verdict."""
+
+    def __init__(self, part: list[tuple[int, Any]], segment: Any) -> None:
+        self.part = part
+        self.segment = segment
+        self.ok = False
+        self.done = trio.Event()
+
+
 class ChainAdapter:
     """`ChainView` over a `Chain`. `clock` gives Unix time (tests and the benchmark
     pass a fixed clock so a pre-built chain is never 'from the future')."""
@@ -207,13 +217,29 @@ class ChainAdapter:
         run: list[tuple[int, Any]] = []  # consecutive decodable blocks, imported as segments
 
         async def flush() -> None:
-            for start in range(0, len(run), SEGMENT_BLOCKS):
-                part = run[start:start + SEGMENT_BLOCKS]
-                segment = self.chain.prepare_segment([b for _, b in part])
-                ok = await trio.to_thread.run_sync(segment.verify) if segment.items else True
-                for (i, block), res in zip(part, self.chain.commit_segment(segment, ok)):
-                    out[i] = self._outcome(block, res)
-                await trio.sleep(0)
+            # Pipelined: segment k's signatures are checked in a worker thread while segment
+            # k+1 is prepared on top of k's (not yet trusted) post-state; k commits first.
+            async def verify(job: _SegmentJob) -> None:
+                job.ok = await trio.to_thread.run_sync(job.segment.verify) if job.segment.items else True
+                job.done.set()
+
+            async with trio.open_nursery() as nursery:
+                previous: _SegmentJob | None = None
+                trusted = True  # once a segment fails, those built on it go the slow way too
+                for start in range(0, len(run) + SEGMENT_BLOCKS, SEGMENT_BLOCKS):
+                    part = run[start:start + SEGMENT_BLOCKS]
+                    current = None
+                    if part:
+                        after = previous.segment if previous is not None else None
+                        current = _SegmentJob(part, self.chain.prepare_segment([b for _, b in part], after=after))
+                        nursery.start_soon(verify, current)
+                    if previous is not None:
+                        await previous.done.wait()
+                        trusted = trusted and previous.ok
+                        for (i, block), res in zip(previous.part, self.chain.commit_segment(previous.segment, trusted)):
+                            out[i] = self._outcome(block, res)
+                    previous = current
+                    await trio.sleep(0)
             run.clear()
 
         for i, ssz in enumerate(blocks):

@@ -65,10 +65,11 @@ class MerkleCache:
     sibling is ZERO_HASHES[d-1]. Above the last real layer the root is folded with zero hashes.
     """
 
-    __slots__ = ("layers", "depth")
+    __slots__ = ("layers", "depth", "shared")
 
     def __init__(self, leaves: list[bytes], depth: int) -> None:
         self.depth = depth
+        self.shared = False  # layers also belong to a copy: copy them before writing
         self.layers: list[list[bytes]] = [leaves]
         d = 0
         while len(self.layers[-1]) > 1:
@@ -76,16 +77,25 @@ class MerkleCache:
             d += 1
 
     def copy(self) -> "MerkleCache":
+        """Copy-on-write: states are copied per block, but most of their trees never change."""
         new = MerkleCache.__new__(MerkleCache)
         new.depth = self.depth
-        new.layers = [list(layer) for layer in self.layers]
+        new.layers = self.layers
+        new.shared = self.shared = True
         return new
+
+    def own(self) -> None:
+        """Make the layers private before writing to them."""
+        if self.shared:
+            self.layers = [list(layer) for layer in self.layers]
+            self.shared = False
 
     def update(self, changed: Iterable[int]) -> None:
         """Leaves at `changed` were rewritten or appended in layers[0]; rehash their paths.
 
         Appended leaves must be in `changed`; shrinking is not supported (rebuild instead).
         """
+        self.own()
         dirty = set(changed)
         d = 0
         while len(self.layers[d]) > 1:

@@ -412,6 +412,7 @@ class Sequence(Composite):
                 or len(dirty) * _REBUILD_SHARE > nleaves):
             cache = self._cache = MerkleCache(typ.leaves(items), typ.depth)
         elif dirty:
+            cache.own()
             leaves = cache.layers[0]
             if len(leaves) < nleaves:
                 leaves.extend([b""] * (nleaves - len(leaves)))
