@@ -154,7 +154,9 @@ class Chain:
         self.events = ChainEvents()
         self.max_pending_blocks = max_pending_blocks
         self.max_pending_attestations = max_pending_attestations
-        self._pending_blocks: "OrderedDict[bytes, Any]" = OrderedDict()  # root -> block (parent unknown/future)
+        # hash_tree_root -> block (parent unknown or from the future). Keyed by the full root,
+        # which covers the signature: a forged copy must not displace the real block.
+        self._pending_blocks: "OrderedDict[bytes, Any]" = OrderedDict()
         self._pending_atts: "OrderedDict[bytes, Any]" = OrderedDict()  # data root+sig -> attestation
         self._bad: "OrderedDict[bytes, str]" = OrderedDict()  # roots of blocks that failed the transition
         head = db.get_head()
@@ -274,9 +276,9 @@ class Chain:
 
     def missing_parents(self) -> list[bytes]:
         """Roots that held blocks wait for and nobody has sent (p2p may request them by root)."""
+        held = {b.signing_root() for b in self._pending_blocks.values()}
         return sorted({bytes(b.parent_root) for b in self._pending_blocks.values()
-                       if bytes(b.parent_root) not in self._pending_blocks
-                       and not self.has_block(bytes(b.parent_root))})
+                       if bytes(b.parent_root) not in held and not self.has_block(bytes(b.parent_root))})
 
     def state_at_block(self, root: bytes) -> Any:
         return self.store.block_state(root)
@@ -433,10 +435,10 @@ class Chain:
             if self.db.has_block(bytes(block.parent_root)):
                 # Stored but pruned from fork choice: the parent is below the finalized block.
                 return ImportResult(Status.IGNORED, root, "parent is before the finalized block (conflicts with finality)")
-            self._hold(root, block)
+            self._hold(full_root, block)
             return ImportResult(Status.HELD, root, str(e))
         except FutureBlock as e:
-            self._hold(root, block)
+            self._hold(full_root, block)
             return ImportResult(Status.HELD, root, str(e))
         except FinalizedConflict as e:
             return ImportResult(Status.IGNORED, root, str(e))
