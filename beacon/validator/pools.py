@@ -161,6 +161,9 @@ class OperationPool:
             for key, op in list(pool.items()):
                 if len(chosen) >= cap:
                     break
+                if _settled(state, op):
+                    del pool[key]  # already done on chain: can never be valid again
+                    continue
                 try:
                     process(scratch, op)
                 except (StateTransitionError, AssertionError, IndexError) as e:
@@ -183,3 +186,20 @@ class OperationPool:
             self.proposer_slashings.pop(int(ps.proposer_index), None)
         for asl in block.body.attester_slashings:
             self.attester_slashings.pop(asl.hash_tree_root(), None)
+
+
+def _settled(state: Any, op: Any) -> bool:
+    """True when what `op` asks for has already happened in `state` (permanently)."""
+    far = state.config.FAR_FUTURE_EPOCH
+    name = type(op).__name__
+    if name == "ProposerSlashing":
+        index = int(op.proposer_index)
+        return index < len(state.validators) and bool(state.validators[index].slashed)
+    if name == "VoluntaryExit":
+        index = int(op.validator_index)
+        return index < len(state.validators) and int(state.validators[index].exit_epoch) != far
+    if name == "AttesterSlashing":
+        both = (set(op.attestation_1.custody_bit_0_indices) | set(op.attestation_1.custody_bit_1_indices)) & \
+               (set(op.attestation_2.custody_bit_0_indices) | set(op.attestation_2.custody_bit_1_indices))
+        return all(int(i) < len(state.validators) and state.validators[int(i)].slashed for i in both)
+    return False

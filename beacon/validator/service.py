@@ -128,6 +128,12 @@ class ValidatorService:
         key = self.keys.get(proposer)
         if key is None:
             return
+        if state.validators[proposer].slashed:
+            # v0.8.2 still draws slashed (not yet exited) validators as proposers, and
+            # process_block_header refuses their blocks: this slot stays empty whatever we do.
+            log.warning("slot %d: proposer %d is slashed; no block is possible", slot, proposer)
+            self.totals.add("proposal", "impossible")
+            return
         if self.publisher.is_syncing():
             log.warning("slot %d: proposer %d skips its block: still syncing (head %d)", slot, proposer, head.slot)
             self._account(slot, "proposal", "missed")
