@@ -64,10 +64,15 @@ class HttpServer:
             if scope.cancelled_caught:
                 return
             if head is None:
-                response = json_response({"error": "request head too large"}, 413)
-            else:
-                response = self._dispatch(head)
-            await self._send(stream, response)
+                await self._send(stream, json_response({"error": "request head too large"}, 413))
+                # Closing with unread input makes the kernel send RST, and the client may lose
+                # our answer: end our side, then read (and drop) what is still coming, briefly.
+                await stream.send_eof()
+                with trio.move_on_after(1):
+                    while await stream.receive_some(65536):
+                        pass
+                return
+            await self._send(stream, self._dispatch(head))
         except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
             pass
         finally:

@@ -1,0 +1,152 @@
+"""The node's HTTP API and metrics, read over real TCP from a running node process
+(16 validators, 1-second slots, JSON logs)."""
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.node.helpers import node, write_config  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("api")
+    cfg = write_config(tmp / "sps1.yaml", SECONDS_PER_SLOT=1)
+    genesis_time = int(time.time()) + 4
+    a = node(tmp, "a", "--interop-validators", "16", "--interop-genesis-time", str(genesis_time),
+             "--validators", "0:16", "--config", str(cfg), "--log-format", "json").start()
+    try:
+        a.wait_for(lambda s: s["head"]["slot"] >= 10, 60, "head slot 10")
+        yield a
+    finally:
+        a.stop()
+
+
+def get(a, path: str, port: int | None = None):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port or a.http_port}{path}", timeout=5) as r:
+        return r.status, r.headers.get("Content-Type"), r.read()
+
+
+def get_error(a, path: str) -> tuple[int, dict]:
+    with pytest.raises(urllib.error.HTTPError) as e:
+        get(a, path)
+    return e.value.code, json.loads(e.value.read())
+
+
+def test_status_is_the_harness_contract(running):
+    st = running.get("/node/status")
+    assert set(st) == {"version", "genesis_time", "syncing", "head", "justified", "finalized", "peers"}
+    assert set(st["head"]) == {"slot", "root", "state_root"}
+    assert set(st["justified"]) == {"epoch", "root"} and set(st["finalized"]) == {"epoch", "root"}
+    for root in (st["head"]["root"], st["head"]["state_root"], st["justified"]["root"], st["finalized"]["root"]):
+        assert root.startswith("0x") and len(bytes.fromhex(root[2:])) == 32
+    assert isinstance(st["head"]["slot"], int) and st["syncing"] is False and st["peers"] == []
+    assert st["version"] == running.get("/node/version")["version"]
+    ident = running.get("/node/identity")
+    assert ident["multiaddr"] == running.multiaddr() and ident["multiaddr"].endswith("/p2p/" + ident["peer_id"])
+    assert running.get("/node/peers") == {"peers": []}
+    sync = running.get("/node/syncing")
+    assert sync["syncing"] is False and sync["wall_slot"] >= sync["head_slot"] - 1
+
+
+def test_blocks_by_slot_and_root(running):
+    head = running.get("/beacon/head")
+    assert head["epoch"] == head["slot"] // 8
+    by_slot = running.get("/beacon/block?slot=5")
+    assert by_slot["canonical"] is True and by_slot["block"]["slot"] == 5
+    by_root = running.get(f"/beacon/block?root={by_slot['root']}")
+    assert by_root == by_slot
+    # Its state root is the state root at that slot; the head's is the head's.
+    assert running.get("/beacon/state/root?slot=5")["root"] == by_slot["block"]["state_root"]
+    assert running.get(f"/beacon/state/root?slot={head['slot']}")["root"] == head["state_root"]
+    # A parent link: block 5's parent is block 4 (a block every slot with all validators here).
+    assert running.get("/beacon/block?slot=4")["root"] == by_slot["block"]["parent_root"]
+
+
+@pytest.mark.parametrize("path, status, needle", [
+    ("/beacon/block", 400, "exactly one"),
+    ("/beacon/block?slot=1&root=0x" + "00" * 32, 400, "exactly one"),
+    ("/beacon/block?slot=x", 400, "integer"),
+    ("/beacon/block?slot=-1", 400, "negative"),
+    ("/beacon/block?root=0x1234", 400, "32 bytes"),
+    ("/beacon/block?root=0x" + "ab" * 32, 404, "unknown block"),
+    ("/beacon/block?slot=100000", 404, "no canonical block"),
+    ("/beacon/state/root?slot=100000", 404, "beyond the head"),
+    ("/validator/duties?epoch=1000", 400, "epochs"),
+    ("/no/such/path", 404, "no such path"),
+])
+def test_bad_requests(running, path, status, needle):
+    code, doc = get_error(running, path)
+    assert code == status and needle in doc["error"]
+
+
+def test_duties_cover_every_validator_once(running):
+    doc = running.get("/validator/duties")
+    assert doc["validators"] == list(range(16))
+    attesters = sorted(v for d in doc["attesters"] for v in d["validators"])
+    assert attesters == list(range(16))  # each validator attests once per epoch
+    assert all(doc["epoch"] * 8 <= d["slot"] < doc["epoch"] * 8 + 8 for d in doc["attesters"])
+    nxt = running.get(f"/validator/duties?epoch={doc['epoch'] + 1}")
+    assert sorted(v for d in nxt["attesters"] for v in d["validators"]) == list(range(16))
+    stats = running.get("/validator/stats")
+    assert stats["duties"]["attestation"]["done"] >= 16 and "missed" not in stats["duties"]["attestation"]
+
+
+def test_metrics_endpoint(running):
+    status, ctype, body = get(running, "/metrics", port=running.metrics_port)
+    assert status == 200 and ctype.startswith("text/plain")
+    text = body.decode()
+    for name in ("libp2p_peers", "beacon_slot", "beacon_head_slot", "beacon_head_root", "beacon_finalized_epoch",
+                 "beacon_finalized_root", "beacon_current_justified_epoch", "beacon_current_justified_root",
+                 "beacon_previous_justified_epoch", "beacon_previous_justified_root",
+                 "pybeacon_blocks_imported_total", "pybeacon_blocks_rejected_total",
+                 "pybeacon_attestations_imported_total", "pybeacon_attestations_rejected_total",
+                 "pybeacon_block_import_seconds_bucket", 'pybeacon_duties_total{kind="proposal"}',
+                 'pybeacon_duties_missed_total{kind="attestation"}'):
+        assert f"\n{name}" in text, name
+    assert "_created" not in text
+    # The metrics port serves only metrics; the API port does not serve them.
+    code, _ = get_error(running, "/metrics")
+    assert code == 404
+
+
+def raw_request(port: int, data: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(data)
+        out = b""
+        while chunk := s.recv(4096):
+            out += chunk
+    return out
+
+
+def test_http_server_edge_cases(running):
+    assert raw_request(running.http_port, b"POST /node/status HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 405")
+    assert raw_request(running.http_port, b"hello\r\n\r\n").startswith(b"HTTP/1.1 400")
+    big = b"GET /node/status HTTP/1.1\r\n" + b"X-Pad: " + b"a" * 20000 + b"\r\n\r\n"
+    assert raw_request(running.http_port, big).startswith(b"HTTP/1.1 413")
+    # A client that connects and says nothing does not block others.
+    idle = socket.create_connection(("127.0.0.1", running.http_port))
+    try:
+        assert running.get("/node/version")["version"].startswith("pybeacon/")
+    finally:
+        idle.close()
+
+
+def test_json_logs(running):
+    time.sleep(1.5)
+    lines = [line for line in running.log.splitlines() if line.strip()]
+    docs = [json.loads(line) for line in lines]  # every line is one JSON object
+    assert all({"ts", "level", "logger", "msg"} <= set(d) for d in docs)
+    slot_lines = [d for d in docs if d["msg"].startswith("slot ") and "head_slot" in d]
+    assert len(slot_lines) >= 8
+    last = slot_lines[-1]
+    assert last["epoch"] == last["slot"] // 8 and last["attested"] == 2 and last["peers"] == 0
+    assert any("multiaddr" in d and d["multiaddr"] for d in docs)
