@@ -318,7 +318,13 @@ class Node:
             log.info("waiting for genesis in %d s", round(left))
 
         await clock.wait_for_genesis(on_wait=waiting)
+        last: Optional[int] = None
         async for slot in clock.slots():
+            if last is not None and slot > last + 1:
+                log.warning("slots %d..%d passed without us (the node was stalled or stopped)", last + 1, slot - 1)
+                if self.validator is not None:
+                    self.validator.account_skipped_slots(range(last + 1, slot))
+            last = slot
             self.chain.on_tick(clock.now())
             self.chain.update_head()
             if slot % self.config.SLOTS_PER_EPOCH == 0:

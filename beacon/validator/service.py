@@ -240,6 +240,26 @@ class ValidatorService:
                       ",".join(str(v) for v in signers), int(data.source.epoch), int(data.target.epoch),
                       data.hash_tree_root().hex(), head.root.hex()[:12])
 
+    def account_skipped_slots(self, slots: Sequence[int]) -> None:
+        """The node was too late for these slots (a stall, SIGSTOP): whatever our validators had
+        to do in them is missed. Counted so that "no missed duty" means what it says."""
+        if not self.keys or not slots:
+            return
+        head = self.chain.head
+        state = self.chain.state_at_block(head.root).copy()
+        cfg = state.config
+        for slot in slots:
+            if slot <= state.slot:
+                continue
+            process_slots(state, slot)
+            proposer = int(get_beacon_proposer_index(state))
+            if proposer in self.keys and not state.validators[proposer].slashed:
+                self._account(slot, "proposal", "missed")
+            if slot not in self._attested_slots:
+                self._attested_slots.add(slot)
+                duties = epoch_attester_duties(state, compute_epoch_of_slot(slot, cfg=cfg), self.keys).get(slot, [])
+                self._account(slot, "attestation", "missed", sum(len(d.validators) for d in duties))
+
     def duties(self, epoch: int) -> dict[str, Any]:
         """Our proposer and attester duties in `epoch` (current or next) from the head state."""
         head = self.chain.head

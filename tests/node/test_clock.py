@@ -91,3 +91,31 @@ def test_node_on_a_mock_clock_finalizes(tmp_path):
     assert totals.get("attestation", "missed") == 0 and totals.get("proposal", "missed") == 0
     assert totals.get("attestation", "done") == 16 * 5  # once per validator and epoch (stopped before slot 40 attests)
     assert totals.get("proposal", "done") + totals.get("proposal", "declined") == stop_slot  # slots 1..40
+
+
+def test_a_stalled_node_counts_the_duties_it_slept_through(tmp_path):
+    """A node that is frozen for three slot lengths (SIGSTOP, a stalled machine) skips those slots and
+    counts their duties as missed, instead of doing them late or forgetting them."""
+    cfg = load_config("minimal")
+    genesis = create_interop_genesis_state(cfg, 16, int(BASE) + 6)
+    keys = load_interop_keys(range(16), genesis)
+    options = NodeOptions(datadir=tmp_path / "dd", http_port=None, metrics_port=None, p2p=False)
+    node = Node.open(cfg, genesis, options, keys, time_fn=mock_time)
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(node.run)
+            clock = node.clock
+            await clock.sleep_until(clock.slot_fraction(4, 0.9))
+            # Freeze the whole event loop for three slots (mock time moves, nothing else runs).
+            trio.testing.MockClock.jump(trio.lowlevel.current_clock(), 3 * cfg.SECONDS_PER_SLOT)
+            await clock.sleep_until(clock.slot_start(12))
+            node.stop("test over")
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    totals = node.validator.totals
+    # Frozen from 0.9 into slot 4 until 0.9 into slot 7: slots 5 and 6 are gone (2 attesters and
+    # one proposer each, all validators being ours); slot 7 is still running, so it is done late.
+    assert totals.get("attestation", "missed") == 4
+    assert totals.get("proposal", "missed") == 2
+    assert totals.get("attestation", "done") == 2 * 10  # slots 0..4 and 7..11
