@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from typing import Any, TextIO
@@ -17,7 +18,7 @@ from typing import Any, TextIO
 LEVELS = ("debug", "info", "warning", "error")
 FORMATS = ("text", "json")
 
-# Third-party loggers that are chatty at INFO; they speak at WARNING unless we run at DEBUG.
+# Third-party loggers that are chatty below WARNING (PYBEACON_DEBUG_LIBS=1 lets them speak).
 _NOISY = ("libp2p", "multiaddr", "trio", "async_service", "asyncio")
 
 
@@ -74,5 +75,8 @@ def setup_logging(level: str = "info", fmt: str = "text", stream: TextIO | None 
     root.addHandler(handler)
     numeric = getattr(logging, level.upper())
     root.setLevel(numeric)
+    # Our --log-level debug is about pybeacon; libp2p's debug output (protobuf dumps of every
+    # gossip message) drowns it, so the libraries stay at WARNING unless asked for explicitly.
+    libs = logging.DEBUG if os.environ.get("PYBEACON_DEBUG_LIBS") else logging.WARNING
     for name in _NOISY:
-        logging.getLogger(name).setLevel(numeric if numeric <= logging.DEBUG else logging.WARNING)
+        logging.getLogger(name).setLevel(max(numeric, libs))
