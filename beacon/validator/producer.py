@@ -14,7 +14,6 @@ from beacon.state import (
     get_crosslink_committee, get_current_epoch, get_domain, get_indexed_attestation, get_previous_epoch,
     integer_squareroot, is_valid_indexed_attestation,
 )
-from beacon.state.errors import StateTransitionError
 from beacon.state.slots import apply_block
 
 log = logging.getLogger("beacon.validator.producer")
@@ -196,16 +195,6 @@ def produce_block(state: Any, parent_root: bytes, slot: int, privkey: int, *, et
 
 def sign_block(state: Any, block: Any, privkey: int) -> None:
     block.signature = get_block_signature(state, block, privkey)
-
-
-def dry_run_block(state: Any, block: Any) -> Optional[str]:
-    """Why the (unsigned) block would fail the transition, or None."""
-    try:
-        with bls.enabled(False):
-            apply_block(state, block, validate_state_root=False)
-    except StateTransitionError as e:
-        return str(e)
-    return None
 
 
 # --- attestations -------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Optional, Protocol, Sequence
+from typing import Any, Callable, Optional, Protocol, Sequence
 
 from beacon.state import compute_epoch_of_slot, get_beacon_proposer_index
 from beacon.state.slots import process_slots
@@ -23,7 +23,7 @@ from beacon.validator.duties import epoch_attester_duties
 from beacon.validator.keys import ValidatorKey
 from beacon.validator.pools import AttestationPool, OperationPool
 from beacon.validator.producer import (
-    InteropEth1, dry_run_block, get_attestation_data, get_eth1_vote, make_attestation, produce_block,
+    InteropEth1, get_attestation_data, get_eth1_vote, make_attestation, produce_block,
     select_attestations, sign_block,
 )
 from beacon.validator.protection import AttestationRequest, SlashingProtection
