@@ -40,12 +40,13 @@ def test_single_node_finalizes(tmp_path):
         assert st["genesis_time"] == genesis_time and st["version"].startswith("pybeacon/")
         assert st["syncing"] is False and st["peers"] == []
 
-        # Every duty done: none missed; declined only by the v0.8.2 one-block-per-epoch rule.
+        # Every duty done: none missed, none declined (no restart, so nothing to protect against).
         stats = a.get("/validator/stats")
         assert stats["validators"] == 16
         assert stats["duties"]["attestation"].get("missed", 0) == 0
         assert stats["duties"]["attestation"].get("declined", 0) == 0
         assert stats["duties"]["proposal"].get("missed", 0) == 0
+        assert stats["duties"]["proposal"].get("declined", 0) == 0
 
         m = a.metrics()
         assert m["beacon_finalized_epoch"] >= TARGET_EPOCH
