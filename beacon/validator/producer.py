@@ -14,6 +14,7 @@ from beacon.state import (
     get_crosslink_committee, get_current_epoch, get_domain, get_indexed_attestation, get_previous_epoch,
     integer_squareroot, is_valid_indexed_attestation,
 )
+from beacon.state.signatures import defer_signatures
 from beacon.state.slots import apply_block
 
 log = logging.getLogger("beacon.validator.producer")
@@ -187,7 +188,9 @@ def produce_block(state: Any, parent_root: bytes, slot: int, privkey: int, *, et
         voluntary_exits=list(voluntary_exits),
     )
     block.body = body
-    with bls.enabled(False):
+    # Signatures deferred and never checked: the block is not signed yet. (Not bls.enabled(False):
+    # that flag is process-wide, and sync verifies signature batches in a worker thread.)
+    with defer_signatures():
         post = apply_block(state, block, validate_state_root=False)
     block.state_root = post.hash_tree_root()
     return block, post
