@@ -541,3 +541,46 @@ def test_backend_from_environment(env: Optional[str], want: str) -> None:
         env=environ, capture_output=True, text=True, check=True,
     )
     assert out.stdout.strip() == want
+
+
+def test_switching_verification_off_is_scoped_to_its_thread_and_task() -> None:
+    """Sync verifies signature batches in worker threads while trusted replays run with
+    verification off on the event loop: the switch must not leak between them."""
+    import threading
+
+    import trio
+
+    bad = b"\xc0" + b"\x00" * 95  # the infinity signature: wrong for any real key and message
+    pub = bls.privtopub(7)
+    assert not bls.verify(pub, b"\x01" * 32, bad, b"\x00" * 8)
+    inside_off = threading.Event()
+    release = threading.Event()
+    seen: list[bool] = []
+
+    def trusted_replay() -> None:
+        with bls.enabled(False):
+            inside_off.set()
+            release.wait(10)
+
+    replay = threading.Thread(target=trusted_replay)
+    replay.start()
+    assert inside_off.wait(10)
+    try:
+        seen.append(bls.verify(pub, b"\x01" * 32, bad, b"\x00" * 8))  # this thread: still on
+
+        async def main() -> None:
+            async def verify_in_worker_thread() -> None:
+                seen.append(await trio.to_thread.run_sync(bls.verify, pub, b"\x01" * 32, bad, b"\x00" * 8))
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(verify_in_worker_thread)  # started with verification on
+                with bls.enabled(False):  # meanwhile this task replays trusted blocks
+                    await trio.sleep(0.05)
+                    seen.append(bls.is_bls_enabled())
+
+        trio.run(main)
+    finally:
+        release.set()
+        replay.join()
+    # main thread still verifies; this task is off; the worker thread still verified
+    assert sorted(seen) == [False, False, False] and len(seen) == 3

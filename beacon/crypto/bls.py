@@ -17,6 +17,7 @@ signing and aggregation keep working.
 """
 from __future__ import annotations
 
+import contextvars
 import os
 import secrets
 from contextlib import contextmanager
@@ -115,25 +116,32 @@ def use_backend(name: str) -> Iterator[None]:
         set_backend(previous)
 
 
+# A scoped override (`with enabled(False)`) lives in a context variable, not a global: the
+# node verifies sync batches in worker threads while trusted replays run on the event loop,
+# and switching verification off for one must never switch it off for the other.
+_override: contextvars.ContextVar[bool | None] = contextvars.ContextVar("bls_enabled", default=None)
+
+
 def set_bls_enabled(flag: bool) -> None:
-    """Turn signature verification on/off process-wide; off means verify* return True."""
+    """Process-wide default (spectest workers, CLI); scoped overrides take precedence."""
     global _enabled
     _enabled = bool(flag)
 
 
 def is_bls_enabled() -> bool:
-    return _enabled
+    override = _override.get()
+    return _enabled if override is None else override
 
 
 @contextmanager
 def enabled(flag: bool) -> Iterator[None]:
-    """`with bls.enabled(False): ...` runs a block with verification off, then restores."""
-    previous = _enabled
-    set_bls_enabled(flag)
+    """`with bls.enabled(False): ...` runs a block with verification off, for this context only
+    (this thread, or this trio task and the worker threads it starts)."""
+    token = _override.set(bool(flag))
     try:
         yield
     finally:
-        set_bls_enabled(previous)
+        _override.reset(token)
 
 
 def clear_caches() -> None:
@@ -244,7 +252,7 @@ def decompress_G2(signature: bytes) -> Optional[Tuple[Fq2Int, Fq2Int]]:
 
 def verify(pubkey: bytes, message_hash: bytes, signature: bytes, domain: bytes) -> bool:
     """Spec bls_verify: e(pubkey, hash_to_G2(message_hash, domain)) == e(g, signature)."""
-    if not _enabled:
+    if not is_bls_enabled():
         return True
     return _check([_Prepared.build([(pubkey,)], [message_hash], signature, domain)])
 
@@ -253,7 +261,7 @@ def verify_multiple(
     pubkeys: Sequence[bytes], message_hashes: Sequence[bytes], signature: bytes, domain: bytes
 ) -> bool:
     """Spec bls_verify_multiple: prod_i e(pubkeys[i], hash_to_G2(message_hashes[i])) == e(g, sig)."""
-    if not _enabled:
+    if not is_bls_enabled():
         return True
     try:
         signers = [(p,) for p in pubkeys]
@@ -371,7 +379,7 @@ def _check(sets: Sequence[Optional[_Prepared]]) -> bool:
 
 def verify_batch(sets: Iterable[SignatureSet]) -> bool:
     """True iff every set verifies; one randomised multi-pairing for all of them."""
-    if not _enabled:
+    if not is_bls_enabled():
         return True
     return _check(
         [_Prepared.build(s.signers, s.message_hashes, s.signature, s.domain) for s in sets]
@@ -381,7 +389,7 @@ def verify_batch(sets: Iterable[SignatureSet]) -> bool:
 def verify_each(sets: Iterable[SignatureSet]) -> List[bool]:
     """Per-set results (to find which set of a failed batch is bad)."""
     items = list(sets)
-    if not _enabled:
+    if not is_bls_enabled():
         return [True] * len(items)
     return [
         _check([_Prepared.build(s.signers, s.message_hashes, s.signature, s.domain)])
