@@ -3,30 +3,27 @@ our P2PService): a node started late range-syncs from genesis and then follows b
 and `pybeacon probe` passes every step against a running node."""
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from .procs import REPO, NodeProcess, child_env, pybeacon
+from tests.node.helpers import node, pybeacon, write_config
 
 pytestmark = pytest.mark.slow
 
 
 def test_late_node_syncs_from_genesis_follows_gossip_and_probe_passes(tmp_path: Path) -> None:
-    cfg = tmp_path / "fast.yaml"
-    cfg.write_text("SECONDS_PER_SLOT: 1\n")
+    cfg = write_config(tmp_path / "fast.yaml", SECONDS_PER_SLOT=1)
     genesis = tmp_path / "genesis.ssz"
     made = pybeacon("genesis", "--validators", "16", "--genesis-time", str(int(time.time()) + 4),
                     "--config", str(cfg), "--out", str(genesis))
     assert made.returncode == 0, made.stderr
     common = ["--genesis", str(genesis), "--config", str(cfg)]
-    a = NodeProcess.make(tmp_path, "a", *common, "--validators", "0:16").start()
+    a = node(tmp_path, "a", *common, "--validators", "0:16").start()
     try:
         a.wait_for(lambda s: s["head"]["slot"] >= 24, timeout=120, what="24 blocks on A")
-        b = NodeProcess.make(tmp_path, "b", *common, "--peer", a.multiaddr()).start()
+        b = node(tmp_path, "b", *common, "--peer", a.multiaddr()).start()
         try:
             target = a.status()["head"]["slot"]  # type: ignore[index]
             b.wait_for(lambda s: s["head"]["slot"] >= target, timeout=90, what="range sync to A's head")
@@ -39,10 +36,8 @@ def test_late_node_syncs_from_genesis_follows_gossip_and_probe_passes(tmp_path: 
             peers = st["peers"]
             assert [p["state"] for p in peers] == ["active"] and peers[0]["direction"] == "outbound"
 
-            probe = subprocess.run(
-                [sys.executable, "-m", "beacon.cli", "probe", a.multiaddr(), "--genesis", str(genesis),
-                 "--config", str(cfg), "--timeout", "10"],
-                capture_output=True, text=True, timeout=120, env=child_env(), cwd=REPO)
+            probe = pybeacon("probe", a.multiaddr(), "--genesis", str(genesis), "--config", str(cfg),
+                             "--timeout", "10")
             assert probe.returncode == 0, probe.stdout + probe.stderr
             for step in ("tcp connect", "multistream", "secio", "mplex", "hello", "beacon_blocks",
                          "recent_beacon_blocks", "gossip subscription", "gossip message", "goodbye"):
