@@ -9,7 +9,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,18 +20,9 @@ from typing import Any, Callable, Optional
 
 REPO = Path(__file__).resolve().parents[2]
 
+from beacon.testnet.runner import free_ports  # noqa: E402  (the harness's: distinct ports at once)
 
-def free_ports(n: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+
 
 
 def env() -> dict[str, str]:
