@@ -81,14 +81,14 @@ def main() -> int:
     roots = build_tree(store, types, groot, args.blocks, args.forks, rng)
     vote(store, range(args.validators), roots, 1, rng)
     t0 = time.perf_counter()
-    head = fc.get_head(store)
+    fc.get_head(store)
     first = time.perf_counter() - t0
     per_slot = max(1, args.validators // cfg.SLOTS_PER_EPOCH)  # one slot's attesters
     times = []
     for r in range(args.rounds):
         vote(store, rng.sample(range(args.validators), per_slot), roots, 2 + r, rng)
         t0 = time.perf_counter()
-        head = fc.get_head(store)
+        fc.get_head(store)
         times.append(time.perf_counter() - t0)
     t0 = time.perf_counter()
     for _ in range(100):

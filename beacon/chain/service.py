@@ -32,11 +32,10 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 
 from beacon.chain import fork_choice as fc
 from beacon.chain.errors import (
-    ChainError, FinalizedConflict, ForkChoiceError, FutureAttestation, FutureBlock, InvalidAttestation, Retry,
+    ChainError, FinalizedConflict, ForkChoiceError, FutureAttestation, FutureBlock, InvalidAttestation,
     UnknownParent, UnknownTarget,
 )
 from beacon.db import BeaconDB, BlockInfo, Head
-from beacon.state import compute_epoch_of_slot, compute_start_slot_of_epoch
 
 log = logging.getLogger("beacon.chain")
 

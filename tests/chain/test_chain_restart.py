@@ -15,7 +15,7 @@ import pytest
 from beacon.chain import fork_choice as fc
 from beacon.chain.service import Chain, Status
 from beacon.chain.testing import ChainBuilder, make_epoch_attestations
-from beacon.db import BeaconDB, WrongGenesis
+from beacon.db import WrongGenesis
 from genesis.load import write_state
 
 REPO = Path(__file__).resolve().parents[2]

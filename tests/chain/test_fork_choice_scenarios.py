@@ -4,7 +4,6 @@ After every step the incremental get_head must agree with the spec's get_head (g
 """
 from __future__ import annotations
 
-import pytest
 
 from beacon.chain import fork_choice as fc
 from beacon.chain.service import Chain, Status

@@ -2,7 +2,6 @@
 (no constant of the minimal preset is baked in anywhere)."""
 from __future__ import annotations
 
-from typing import Any
 
 from beacon.state import cache, get_current_epoch, process_slots, state_transition
 from genesis.keys import interop_privkeys
