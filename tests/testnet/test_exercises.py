@@ -12,6 +12,7 @@ finality as their goal use 2 s slots (docs/exercises.md, "CI").
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from .helpers import REPO, is_png, processes_mentioning, run_harness
 pytestmark = pytest.mark.slow
 
 NETNS_REASON = netns.unavailable_reason()  # None: root with iproute2
+# ex2, ex4 and ex5 run in namespaces where they can; PYBEACON_TEST_NETNS=0 runs them on 127.0.0.1
+USE_NETNS = NETNS_REASON is None and os.environ.get("PYBEACON_TEST_NETNS", "1") != "0"
 
 
 def exercise(tmp_path: Path, name: str, *, slot_seconds: int, finalized_epoch: int | None,
@@ -110,7 +113,7 @@ def test_ex1_a_peers_with_b(tmp_path: Path, use_netns: bool) -> None:
 
 
 def test_ex2_b_follows_a_to_finality(tmp_path: Path) -> None:
-    out, result = run_exercise(tmp_path, "ex2", use_netns=NETNS_REASON is None, slot_seconds=2,
+    out, result = run_exercise(tmp_path, "ex2", use_netns=USE_NETNS, slot_seconds=2,
                                finalized_epoch=6)
     a, b = last_ok(out, "ex2", "A-0"), last_ok(out, "ex2", "B-0")
     assert b["finalized_epoch"] >= 6 and a["finalized_epoch"] >= 5
@@ -118,7 +121,7 @@ def test_ex2_b_follows_a_to_finality(tmp_path: Path) -> None:
 
 
 def test_ex4_validators_split_between_a_and_b(tmp_path: Path) -> None:
-    out, result = run_exercise(tmp_path, "ex4", use_netns=NETNS_REASON is None, slot_seconds=2,
+    out, result = run_exercise(tmp_path, "ex4", use_netns=USE_NETNS, slot_seconds=2,
                                finalized_epoch=6)
     for node_id in ("A-0", "B-0"):
         assert last_ok(out, "ex4", node_id)["finalized_epoch"] >= 6
@@ -129,7 +132,7 @@ def test_ex4_validators_split_between_a_and_b(tmp_path: Path) -> None:
 
 
 def test_ex5_four_nodes_finalize_epoch_8(tmp_path: Path) -> None:
-    out, result = run_exercise(tmp_path, "ex5", use_netns=NETNS_REASON is None, slot_seconds=2,
+    out, result = run_exercise(tmp_path, "ex5", use_netns=USE_NETNS, slot_seconds=2,
                                finalized_epoch=8, genesis_delay=20)
     for node_id in ("A-0", "A-1", "B-0", "B-1"):
         s = last_ok(out, "ex5", node_id)
