@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ import yaml
 
 from beacon.testnet import netns
 
-from .helpers import REPO, is_png, processes_mentioning, run_harness
+from .helpers import REPO, harness_argv, is_png, processes_mentioning
 
 pytestmark = pytest.mark.slow
 
@@ -48,36 +50,60 @@ def exercise(tmp_path: Path, name: str, *, slot_seconds: int, finalized_epoch: i
     return path, doc
 
 
-def run_exercise(tmp_path: Path, name: str, *, use_netns: bool, **kw: Any) -> tuple[Path, dict[str, Any]]:
-    spec, doc = exercise(tmp_path, name, **kw)
-    out = tmp_path / "out"
-    args = [str(spec), "--out", str(out)] + (["--netns"] if use_netns else [])
-    limit = float(doc["time_limit"].rstrip("s"))
-    proc = run_harness(*args, timeout=limit + 120)
-    log = proc.stdout[-6000:] + proc.stderr[-4000:]
-    assert proc.returncode == 0, f"exit {proc.returncode}\n{log}"
-    name = doc["name"]
-    report = (out / "report.md").read_text()
-    assert report.startswith("# pybeacon / pybeacon\n"), report[:200]
-    assert f"## {name}: " in report and "Result: **PASSED**" in report, report
-    result = json.loads((out / name / "result.json").read_text())
-    assert result["reached"], result
-    assert set(result["goal_times"]) == set(doc["goal"]["nodes"]), result["goal_times"]
-    # every node ran to the end (no crash, no restart) and was stopped by the harness
-    for node_id in (n["id"] for n in doc["nodes"]):
-        assert (out / name / "logs" / f"{node_id}.log").stat().st_size > 0
-        assert "Traceback" not in (out / name / "logs" / f"{node_id}.log").read_text(), node_id
-    assert processes_mentioning(str(out)) == []
-    first = " ".join(result["nodes"][doc["nodes"][0]["id"]]["command"])
-    if use_netns:
-        assert "--listen-address 10.77.0." in first, first
-        # each node had its own namespace, and none is left behind
-        m = re.search(r"network namespaces (pbtn-\d+)-br \(bridge\)", proc.stdout)
-        assert m, proc.stdout[:2000]
-        assert not [ns for ns in netns.list_namespaces() if ns.startswith(m.group(1) + "-")]
-    else:
-        assert "--listen-address 127.0.0.1" in first, first
-    return out, result
+class Run:
+    """One harness process for one exercise, started now and checked by `finish()`."""
+
+    def __init__(self, tmp_path: Path, name: str, *, use_netns: bool, **kw: Any) -> None:
+        self.dir = tmp_path / name
+        self.dir.mkdir()
+        self.use_netns = use_netns
+        spec, self.doc = exercise(self.dir, name, **kw)
+        self.out = self.dir / "out"
+        self.limit = float(self.doc["time_limit"].rstrip("s"))
+        self.started = time.monotonic()
+        # output to a file: a pipe nobody reads while we wait on another run would fill and block
+        self.output = self.dir / "harness.out"
+        with self.output.open("w") as f:
+            self.proc = subprocess.Popen(
+                harness_argv(str(spec), "--out", str(self.out), *(["--netns"] if use_netns else [])),
+                cwd=REPO, stdout=f, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONPATH=str(REPO)))
+
+    def finish(self) -> tuple[Path, dict[str, Any]]:
+        """Wait for the harness, then check what every exercise must show; (out dir, result.json)."""
+        name, out = self.doc["name"], self.out
+        remaining = self.limit + 120 - (time.monotonic() - self.started)
+        try:
+            self.proc.wait(timeout=max(remaining, 1))
+        except subprocess.TimeoutExpired:
+            self.proc.terminate()  # the harness stops its nodes and namespaces on SIGTERM
+            self.proc.wait(timeout=60)
+            pytest.fail(f"{name}: harness still running {self.limit + 120:.0f} s in\n"
+                        f"{self.output.read_text()[-4000:]}")
+        stdout = self.output.read_text()
+        assert self.proc.returncode == 0, f"{name}: exit {self.proc.returncode}\n{stdout[-8000:]}"
+        report = (out / "report.md").read_text()
+        assert report.startswith("# pybeacon / pybeacon\n"), report[:200]
+        assert f"## {name}: " in report and "Result: **PASSED**" in report, report
+        result = json.loads((out / name / "result.json").read_text())
+        assert result["reached"], result
+        assert set(result["goal_times"]) == set(self.doc["goal"]["nodes"]), (name, result["goal_times"])
+        # every node ran to the end (no crash, no restart) and was stopped by the harness
+        for node_id in (n["id"] for n in self.doc["nodes"]):
+            log = (out / name / "logs" / f"{node_id}.log").read_text()
+            assert "stopped; databases closed" in log and "Traceback" not in log, (name, node_id, log[-3000:])
+            assert result["nodes"][node_id]["starts"] == 1, (name, node_id)
+        assert processes_mentioning(str(out)) == []
+        first = " ".join(result["nodes"][self.doc["nodes"][0]["id"]]["command"])
+        if self.use_netns:
+            assert "--listen-address 10.77.0." in first, first
+            # each node had its own namespace, and none is left behind
+            m = re.search(r"network namespaces (pbtn-\d+)-br \(bridge\)", stdout)
+            assert m, stdout[:2000]
+            assert not [ns for ns in netns.list_namespaces() if ns.startswith(m.group(1) + "-")]
+        else:
+            assert "--listen-address 127.0.0.1" in first, first
+        check_plot(out, name)
+        return out, result
 
 
 def samples(out: Path, name: str) -> list[dict[str, Any]]:
@@ -101,40 +127,40 @@ TRANSPORTS = [pytest.param(False, id="loopback"),
 
 @pytest.mark.parametrize("use_netns", TRANSPORTS)
 def test_ex1_a_peers_with_b(tmp_path: Path, use_netns: bool) -> None:
-    out, result = run_exercise(tmp_path, "ex1", use_netns=use_netns, slot_seconds=1, finalized_epoch=None,
-                               genesis_delay=10)
+    out, result = Run(tmp_path, "ex1", use_netns=use_netns, slot_seconds=1, finalized_epoch=None,
+                      genesis_delay=10).finish()
     a, b = result["nodes"]["A-0"], result["nodes"]["B-0"]
-    a["command"] = " ".join(a["command"])
     # A dialled the address B announced; the `peered` goal compared each node's peer ids with
     # the other's announced id, so both held the connection (the harness reached it for both)
-    assert f"/tcp/{b['port']}/p2p/{b['peer_id']}" in a["command"] and a["peer_id"] != b["peer_id"]
+    assert f"/tcp/{b['port']}/p2p/{b['peer_id']}" in " ".join(a["command"]) and a["peer_id"] != b["peer_id"]
     assert last_ok(out, "ex1", "A-0")["peers"] == 1 and last_ok(out, "ex1", "B-0")["peers"] == 1
-    check_plot(out, "ex1")
 
 
-def test_ex2_b_follows_a_to_finality(tmp_path: Path) -> None:
-    out, result = run_exercise(tmp_path, "ex2", use_netns=USE_NETNS, slot_seconds=2,
-                               finalized_epoch=6)
-    a, b = last_ok(out, "ex2", "A-0"), last_ok(out, "ex2", "B-0")
-    assert b["finalized_epoch"] >= 6 and a["finalized_epoch"] >= 5
-    check_plot(out, "ex2")
-
-
-def test_ex4_validators_split_between_a_and_b(tmp_path: Path) -> None:
-    out, result = run_exercise(tmp_path, "ex4", use_netns=USE_NETNS, slot_seconds=2,
-                               finalized_epoch=6)
-    for node_id in ("A-0", "B-0"):
-        assert last_ok(out, "ex4", node_id)["finalized_epoch"] >= 6
-    # neither half finalizes alone: both nodes' attestations were needed, so they agreed on the chain
-    report = (out / "report.md").read_text()
-    assert "None: whenever two nodes" in report, report
-    check_plot(out, "ex4")
-
-
-def test_ex5_four_nodes_finalize_epoch_8(tmp_path: Path) -> None:
-    out, result = run_exercise(tmp_path, "ex5", use_netns=USE_NETNS, slot_seconds=2,
-                               finalized_epoch=8, genesis_delay=20)
-    for node_id in ("A-0", "A-1", "B-0", "B-1"):
-        s = last_ok(out, "ex5", node_id)
-        assert s["finalized_epoch"] >= 8 and s["peers"] >= 1, s
-    check_plot(out, "ex5")
+def test_ex2_ex4_ex5_reach_finality_side_by_side(tmp_path: Path) -> None:
+    """Exercises 2, 4 and 5 at once: each harness and its nodes mostly wait for the next slot, so
+    running the three side by side costs one pytest worker ~3 minutes instead of ~8 in a row."""
+    ex2 = Run(tmp_path, "ex2", use_netns=USE_NETNS, slot_seconds=2, finalized_epoch=6)
+    ex4 = Run(tmp_path, "ex4", use_netns=USE_NETNS, slot_seconds=2, finalized_epoch=6)
+    ex5 = Run(tmp_path, "ex5", use_netns=USE_NETNS, slot_seconds=2, finalized_epoch=8, genesis_delay=20)
+    runs = [ex2, ex4, ex5]
+    try:
+        # ex2: B (no validators) follows A to epoch 6 finalized
+        out, _ = ex2.finish()
+        assert last_ok(out, "ex2", "B-0")["finalized_epoch"] >= 6
+        assert last_ok(out, "ex2", "A-0")["finalized_epoch"] >= 5
+        # ex4: 8 validators each; neither half alone has the 2/3 to justify, so both kept one chain
+        out, _ = ex4.finish()
+        for node_id in ("A-0", "B-0"):
+            assert last_ok(out, "ex4", node_id)["finalized_epoch"] >= 6
+        assert "None: whenever two nodes" in (out / "report.md").read_text()
+        # ex5: four nodes, 4 validators each, all at epoch 8 finalized
+        out, _ = ex5.finish()
+        for node_id in ("A-0", "A-1", "B-0", "B-1"):
+            s = last_ok(out, "ex5", node_id)
+            assert s["finalized_epoch"] >= 8 and s["peers"] >= 1, s
+        assert "None: whenever two nodes" in (out / "report.md").read_text()
+    finally:
+        for run in runs:  # a failed check above must not leave the other harnesses running
+            if run.proc.poll() is None:
+                run.proc.terminate()
+                run.proc.wait(timeout=60)
