@@ -227,6 +227,15 @@ class Chain:
     def has_block(self, root: bytes) -> bool:
         return root in self.store.blocks or self.db.has_block(root)
 
+    def resolve_block_root(self, root: bytes) -> Optional[bytes]:
+        """The signing root of a block we have, named by its signing root (the spec's
+        name) or by its hash_tree_root (as some 2019 peers named blocks)."""
+        root = bytes(root)
+        if self.has_block(root):
+            return root
+        alias = self.db.get_block_alias(root)
+        return alias if alias is not None and self.has_block(alias) else None
+
     def get_block(self, root: bytes) -> Optional[Any]:
         block = self.store.blocks.get(root)
         return block if block is not None else self.db.get_block(root)

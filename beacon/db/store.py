@@ -6,6 +6,9 @@ Key space (one LevelDB, prefixes of one byte plus a tag so a key's kind is visib
     m:genesis           -> the genesis block root (32 bytes)
     m:preset            -> the preset name (for the error message when roots differ)
     b:<root>            -> BeaconBlock, SSZ
+    a:<hash_tree_root>  -> the block's signing root: some 2019 peers named blocks by
+                           hash_tree_root (docs/interop.md); blocks stored before this key
+                           existed have none, which only costs such a peer a by-root miss
     i:<root>            -> BlockInfo: slot, parent, state root, post-state justified/finalized
     s:<root>            -> the post-state of block <root>, SSZ (not every block: see chain)
     h:<root>            -> empty; the block is at or above the finalized block ("hot")
@@ -38,6 +41,7 @@ _HEAD = b"f:head"
 _JUSTIFIED = b"f:justified"
 _FINALIZED = b"f:finalized"
 _BLOCK = b"b:"
+_ALIAS = b"a:"
 _INFO = b"i:"
 _STATE = b"s:"
 _HOT = b"h:"
@@ -136,6 +140,7 @@ class WriteBatch:
 
     def put_block(self, root: bytes, block: Any, info: BlockInfo) -> None:
         self._wb.put(_BLOCK + root, block.serialize())
+        self._wb.put(_ALIAS + bytes(block.hash_tree_root()), root)
         self._wb.put(_INFO + root, info.encode())
         self._wb.put(_HOT + root, b"")
 
@@ -292,6 +297,10 @@ class BeaconDB:
     def get_block_bytes(self, root: bytes) -> Optional[bytes]:
         """The stored SSZ of a block, for serving it to peers without a decode/encode round."""
         return self._get(_BLOCK + root)
+
+    def get_block_alias(self, hash_tree_root: bytes) -> Optional[bytes]:
+        """The signing root of the stored block whose hash_tree_root this is."""
+        return self._get(_ALIAS + hash_tree_root)
 
     def get_block_info(self, root: bytes) -> Optional[BlockInfo]:
         raw = self._get(_INFO + root)

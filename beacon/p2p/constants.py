@@ -51,6 +51,19 @@ HELLO_ID: Final = req_protocol("hello")
 GOODBYE_ID: Final = req_protocol("goodbye")
 BEACON_BLOCKS_ID: Final = req_protocol("beacon_blocks")
 RECENT_BEACON_BLOCKS_ID: Final = req_protocol("recent_beacon_blocks")
+# v0.8.4 renamed three of them (same request bodies; block responses become one chunk per
+# block). 2019 peers spoke one set or the other, so we serve both and request with both.
+STATUS_ID: Final = req_protocol("status")
+BEACON_BLOCKS_BY_RANGE_ID: Final = req_protocol("beacon_blocks_by_range")
+BEACON_BLOCKS_BY_ROOT_ID: Final = req_protocol("beacon_blocks_by_root")
+
+# Every name one request kind went by, ours first (we speak the v0.8.3 profile): offered
+# together in multistream-select, so a peer that answers `na` to one gets the next.
+HELLO_IDS: Final = (HELLO_ID, STATUS_ID)
+BLOCKS_BY_RANGE_IDS: Final = (BEACON_BLOCKS_ID, BEACON_BLOCKS_BY_RANGE_ID)
+BLOCKS_BY_ROOT_IDS: Final = (RECENT_BEACON_BLOCKS_ID, BEACON_BLOCKS_BY_ROOT_ID)
+# Names whose block responses are one response_chunk per block (v0.8.4), not one SSZ list.
+CHUNKED_RESPONSE_IDS: Final = frozenset({BEACON_BLOCKS_BY_RANGE_ID, BEACON_BLOCKS_BY_ROOT_ID})
 
 TTFB_TIMEOUT: Final = 5.0  # seconds to the first response byte
 RESP_TIMEOUT: Final = 10.0  # seconds for the rest of the response (and for reading a request)
@@ -61,6 +74,7 @@ RESP_TIMEOUT: Final = 10.0  # seconds for the rest of the response (and for read
 REQ_RESP_MAX_SIZE: Final = 2**22  # 4 MiB
 MAX_REQUEST_BLOCKS: Final = 1024  # SSZ_MAX_LIST_SIZE for block lists and root lists
 MAX_ERROR_MESSAGE_SIZE: Final = 256
+MAX_CHUNK_SIZE: Final = 2**20  # v0.8.4: one response_chunk's payload
 
 # response codes
 RESULT_SUCCESS: Final = 0

@@ -12,6 +12,12 @@ the chain sees it; otherwise the chain's verdict decides. py-libp2p validators a
 boolean, so REJECT and IGNORE both stop forwarding; only REJECT is counted against the
 forwarding peer (in our PeerManager; py-libp2p's own scorer counts both).
 Message ids are from_id + seqno (pubsub.py get_peer_and_seqno_msg_id), as in 2019 peers.
+
+Signatures: 2019 peers differed (go peers signed and required signatures; Trinity published
+unsigned messages). We sign what we publish and accept both: a message that carries a
+signature must verify (REJECT otherwise), one without is judged on its content alone.
+py-libp2p ties signing to requiring (`Pubsub(strict_signing=...)` does both), so
+InteropPubsub runs the library unsigned and signs in its own `publish`.
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub, get_peer_and_seqno_msg_id
+from libp2p.pubsub.validators import PUBSUB_SIGNING_PREFIX, signature_validator
 from libp2p.tools.anyio_service import background_trio_service
 
 from .constants import (
@@ -42,6 +49,7 @@ from .constants import (
     GOSSIP_MAX_SIZE,
     MESHSUB_ID,
 )
+from .dialect import Dialects
 from .host import P2PHost
 from .interface import GossipVerdict
 
@@ -76,9 +84,10 @@ class GossipConfig:
     heartbeat_interval: int = GOSSIP_HEARTBEAT_INTERVAL
     max_size: int = GOSSIP_MAX_SIZE
     topics: Sequence[str] = field(default_factory=lambda: list(ALL_TOPICS))
-    # py-libp2p ties signing our messages to requiring signatures on theirs
-    # (Pubsub(strict_signing=...)); 2019 go peers signed by default, so we sign.
-    strict_signing: bool = True
+    # Sign what we publish (go peers of 2019 dropped unsigned messages), and accept
+    # unsigned messages (Trinity sent them) unless require_signatures.
+    sign_messages: bool = True
+    require_signatures: bool = False
 
 
 class InteropGossipSub(GossipSub):
@@ -93,6 +102,40 @@ class InteropGossipSub(GossipSub):
 
 # Fail loudly if a library upgrade renames the hook we override.
 assert hasattr(GossipSub, "_get_adaptive_gossip_peers_count"), "py-libp2p changed its gossip peer selection"
+
+
+class InteropPubsub(Pubsub):
+    """Pubsub that signs its own messages without requiring signatures on others'
+    (the library's strict_signing does both; Gossip checks signatures that are present)."""
+
+    def __init__(self, *args: object, sign_messages: bool = True, **kwargs: object) -> None:
+        super().__init__(*args, strict_signing=False, **kwargs)  # type: ignore[arg-type]
+        self.sign_messages = sign_messages
+
+    async def publish(self, topic_id: str | list[str], data: bytes) -> None:
+        msg = rpc_pb2.Message(
+            data=data,
+            topicIDs=[topic_id] if isinstance(topic_id, str) else list(topic_id),
+            from_id=self.my_id.to_bytes(),
+            seqno=self._next_seqno(),
+        )
+        if self.sign_messages:
+            # The signed bytes are the message without key and signature (validators.py).
+            payload = PUBSUB_SIGNING_PREFIX.encode() + msg.SerializeToString()
+            msg.signature = self.host.get_private_key().sign(payload)
+            msg.key = self.host.get_public_key().serialize()
+        await self.push_msg(self.my_id, msg)
+
+
+# Fail loudly if a library upgrade changes what InteropPubsub relies on.
+assert hasattr(Pubsub, "_next_seqno") and hasattr(Pubsub, "push_msg"), "py-libp2p changed Pubsub"
+
+
+def _signature_ok(msg: rpc_pb2.Message) -> bool:
+    try:
+        return bool(signature_validator(msg))
+    except Exception:  # an undecodable key: as bad as a wrong signature
+        return False
 
 
 def make_router(cfg: GossipConfig) -> InteropGossipSub:
@@ -125,6 +168,7 @@ class Gossip:
         on_invalid: InvalidReporter | None = None,
         config: GossipConfig | None = None,
         on_verdict: VerdictObserver | None = None,
+        dialects: Dialects | None = None,
     ) -> None:
         self.host = host
         self.config = config or GossipConfig()
@@ -132,20 +176,22 @@ class Gossip:
         self.on_message = on_message
         self.on_invalid = on_invalid
         self.on_verdict = on_verdict
+        self.dialects = dialects or Dialects()
         # Digests of our own payloads already validated by the caller (publish(...,
         # prevalidated=True)): py-libp2p runs validators on our publications too, and a
         # block we just imported would otherwise be IGNOREd as "seen" and never sent.
         self._prevalidated: set[bytes] = set()
         self.router = make_router(self.config)
-        self.pubsub = Pubsub(
+        self.pubsub = InteropPubsub(
             host.libp2p,
             self.router,
-            strict_signing=self.config.strict_signing,
+            sign_messages=self.config.sign_messages,
             msg_id_constructor=get_peer_and_seqno_msg_id,
             max_inbound_rpc_size=self.config.max_size + RPC_FRAME_OVERHEAD,
             allowed_topics=None,
         )
         self.rejected: dict[str, int] = {}  # per topic, for metrics and tests
+        self.unsigned = 0  # messages accepted without a signature (the Trinity dialect)
         self.delivered: dict[str, int] = {}
         for topic in self.config.topics:
             self.pubsub.set_topic_validator(topic, self._make_validator(topic), is_async_validator=True)
@@ -155,7 +201,17 @@ class Gossip:
             own = forwarder == self.host.peer_id
             if own and hashlib.sha256(msg.data).digest() in self._prevalidated:
                 return True
-            if len(msg.data) > self.config.max_size:
+            if not own:
+                signed = bool(msg.signature)
+                self.dialects.of(ID(msg.from_id)).signs_gossip = signed
+                if not signed:
+                    self.unsigned += 1
+            if not own and msg.signature and not _signature_ok(msg):
+                log.debug("gossip on %s from %s: signature does not verify", topic, forwarder)
+                verdict = GossipVerdict.REJECT
+            elif not own and not msg.signature and self.config.require_signatures:
+                verdict = GossipVerdict.IGNORE  # a dialect, not an offence: just not taken
+            elif len(msg.data) > self.config.max_size:
                 verdict = GossipVerdict.REJECT
             else:
                 try:

@@ -93,14 +93,28 @@ class ChainView(Protocol):
         self, head_block_root: bytes, start_slot: int, count: int, step: int
     ) -> Sequence[BlockAtSlot] | None:
         """Blocks at slots start_slot, start_slot+step, ... (at most `count`) on the
-        chain ending at `head_block_root`, skipping empty slots, in slot order.
-        None if `head_block_root` is unknown to us."""
+        chain ending at `head_block_root` (either of its names, see blocks_by_root),
+        skipping empty slots, in slot order. None if `head_block_root` is unknown to us."""
         ...
 
-    async def blocks_by_root(self, roots: Sequence[bytes]) -> Sequence[bytes]:
-        """The SSZ of each requested block, same order and length. Where a block is
-        unknown the chain puts the SSZ of the default (all-zero) `BeaconBlock`, which
-        is what the spec's "SSZ null BeaconBlock" means on the wire."""
+    async def blocks_by_root(self, roots: Sequence[bytes]) -> Sequence[bytes | None]:
+        """The SSZ of each requested block, same order and length; None where unknown.
+        A root may be the block's signing_root (as v0.8.3 says) or its hash_tree_root
+        (as some 2019 peers named blocks)."""
+        ...
+
+    def null_block(self) -> bytes:
+        """The SSZ of the default (all-zero) `BeaconBlock`: the spec's "SSZ null
+        BeaconBlock", which a v0.8.3 by-root answer puts where a block is unknown."""
+        ...
+
+    def block_name(self, root: bytes) -> bytes | None:
+        """The signing root of the block we know as `root`, which may be its signing_root
+        or its hash_tree_root; None if we do not know it."""
+        ...
+
+    def seconds_per_epoch(self) -> float:
+        """How often peers re-exchange Hello (p2p stays free of the presets)."""
         ...
 
     async def import_blocks(self, blocks: Sequence[bytes]) -> Sequence[ImportOutcome]:
@@ -109,8 +123,9 @@ class ChainView(Protocol):
         ...
 
     def block_slot(self, ssz: bytes) -> int | None:
-        """The slot of an SSZ BeaconBlock without a full decode, None if it cannot be one
-        (lets sync check a by-range answer before importing anything)."""
+        """The slot of an SSZ BeaconBlock without a full decode, None if the bytes do not
+        have a BeaconBlock's layout (lets sync check a by-range answer before importing
+        anything, and tells a block from a block list in a 2019 peer's answer)."""
         ...
 
     def missing_roots(self) -> list[bytes]:

@@ -14,18 +14,23 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from beacon.ssz import DecodeError
 
 from .wire_types import BeaconBlocksRequestSSZ, BlockRootsSSZ, GoodbyeReasonSSZ, HelloMessageSSZ
 
 BYTES_PER_LENGTH_OFFSET = 4
+# An SSZ container whose one field is variable-size encodes as this offset, then the
+# field. v0.8.3 says single-field messages are sent as the bare field; some 2019 peers
+# (Trinity) sent the container. We read both and remember which a peer speaks.
+SINGLE_FIELD_CONTAINER_PREFIX = struct.pack("<I", BYTES_PER_LENGTH_OFFSET)
 
 __all__ = [
     "DecodeError", "HelloMessage", "GoodbyeReason", "BeaconBlocksRequest", "encode_goodbye", "decode_goodbye",
     "encode_recent_beacon_blocks_request", "decode_recent_beacon_blocks_request", "encode_block_list",
-    "decode_block_list", "encode_error_message", "decode_error_message",
+    "decode_block_list", "encode_error_message", "decode_error_message", "wrap_single_field",
+    "decode_block_payload",
 ]
 
 
@@ -111,10 +116,23 @@ def encode_recent_beacon_blocks_request(roots: Sequence[bytes]) -> bytes:
 
 
 def decode_recent_beacon_blocks_request(data: bytes, max_count: int) -> list[bytes]:
-    roots = [bytes(r) for r in BlockRootsSSZ.deserialize(data)]
-    if len(roots) > max_count:
-        raise DecodeError(f"{len(roots)} roots requested, limit is {max_count}")
-    return roots
+    return decode_root_list(data, max_count)[0]
+
+
+def decode_root_list(data: bytes, max_count: int) -> tuple[list[bytes], bool]:
+    """The roots of a by-root request, and whether they came wrapped in a single-field
+    container. A bare list is a multiple of 32 bytes, a wrapped one 4 more."""
+    wrapped = len(data) % 32 == BYTES_PER_LENGTH_OFFSET and data[:4] == SINGLE_FIELD_CONTAINER_PREFIX
+    body = data[BYTES_PER_LENGTH_OFFSET:] if wrapped else data
+    if len(body) > 32 * max_count:  # checked before decoding: names the real problem
+        raise DecodeError(f"{len(body) // 32} roots requested, limit is {max_count}")
+    roots = [bytes(r) for r in BlockRootsSSZ.deserialize(body)]
+    return roots, wrapped
+
+
+def wrap_single_field(payload: bytes) -> bytes:
+    """The single-field-container form of a variable-size payload (see the prefix above)."""
+    return SINGLE_FIELD_CONTAINER_PREFIX + payload
 
 
 def encode_block_list(blocks: Sequence[bytes]) -> bytes:
@@ -171,8 +189,48 @@ def encode_error_message(message: str, max_bytes: int = 256) -> bytes:
 
 
 def decode_error_message(data: bytes) -> str:
+    """The text of an error response: bare UTF-8 (v0.8.3), or an SSZ ErrorMessage
+    container (an offset of 4, then the text) as some 2019 peers sent it."""
+    if data[:4] == SINGLE_FIELD_CONTAINER_PREFIX:
+        data = data[4:]
     # A peer's error text is only ever logged: replace bad UTF-8 rather than fail.
     return data.decode("utf-8", errors="replace")
+
+
+def decode_block_payload(data: bytes, is_block: Callable[[bytes], bool], max_count: int) -> tuple[list[bytes], bool]:
+    """The blocks in one success payload of a block request, however a 2019 peer framed
+    it, and whether it was a wrapped list:
+
+    * one BeaconBlock (a v0.8.4 response_chunk);
+    * an SSZ List[BeaconBlock], bare (v0.8.3; zero bytes when empty);
+    * the same list inside a single-field container (`BeaconBlocksResponse{blocks}`).
+
+    `is_block` tells whether bytes have a BeaconBlock's layout (the chain knows it). The
+    forms cannot be confused: a list's offset table never has a block's layout, and a
+    block never splits into items that all have one. DecodeError if no form fits.
+    """
+    if not data:
+        return [], False
+    if is_block(data):
+        return [data], False
+    errors = []
+    for wrapped in (False, True):
+        if wrapped:
+            if data[:4] != SINGLE_FIELD_CONTAINER_PREFIX:
+                break
+            body = data[BYTES_PER_LENGTH_OFFSET:]
+        else:
+            body = data
+        try:
+            items = decode_block_list(body, max_count)
+        except DecodeError as e:
+            errors.append(str(e))
+            continue
+        if all(is_block(item) for item in items):
+            return items, wrapped
+        errors.append("an item is not a BeaconBlock")
+    raise DecodeError(f"neither a block nor a block list ({'; '.join(errors)}); {len(data)} bytes "
+                      f"beginning {data[:20].hex()}")
 
 
 def _check_len(name: str, value: bytes, size: int) -> None:

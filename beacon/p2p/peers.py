@@ -1,8 +1,12 @@
 """Peer manager: who we are connected to, in which direction, whether the Hello
-handshake is done, and a simple misbehaviour score.
+handshake is done, each peer's dialect, and a simple misbehaviour score.
 
 The Hello rule (p2p-interface.md, "Hello"): the side that opened the connection sends
-Hello first; the other side answers with its own. Each side then judges the other:
+Hello first; the other side answers with its own. Some 2019 peers (Trinity) never sent
+Hello, not even on connections they dialled: an inbound peer silent for HELLO_GRACE gets
+ours, and its answer completes the handshake. Peer heads move on without a new Hello, so
+every active peer is asked again once per epoch (`ChainView.seconds_per_epoch`), and
+each answer reaches the `on_status` hooks (sync). Each side judges the other:
   * fork_version differs                                   -> Goodbye(2), disconnect
   * their finalized (root, epoch) conflicts with our chain -> Goodbye(2), disconnect
 We only call a finalized checkpoint conflicting when its epoch is at or below our own
@@ -25,12 +29,13 @@ from multiaddr import Multiaddr
 
 from . import messages as m
 from . import reqresp
+from .dialect import Dialect, Dialects
 from .host import P2PHost, connection_direction
 from .interface import ChainView
 
 log = logging.getLogger(__name__)
 
-HELLO_TIMEOUT = 15.0  # an inbound peer that sends no Hello by then is dropped
+HELLO_GRACE = 2.0  # an inbound peer silent this long gets our Hello instead
 GOODBYE_TIMEOUT = 2.0  # how long we try to deliver a Goodbye before closing anyway
 BAN_SECONDS = 600.0  # a peer dropped for its score may not reconnect before this
 
@@ -101,9 +106,12 @@ class PeerManager:
         self.banned: dict[ID, float] = {}  # peer -> monotonic time the ban ends
         # ("sent" | "received", peer, reason) for every Goodbye; outlives the Peer record.
         self.goodbyes: list[tuple[str, ID, int]] = []
-        self.server = reqresp.ReqRespServer(host.libp2p, chain, self)
-        # Hooks for sync and metrics: called once a peer's Hello is accepted.
+        self.dialects = Dialects()
+        self.server = reqresp.ReqRespServer(host.libp2p, chain, self, self.dialects)
+        # Hooks for metrics: called once a peer's Hello is accepted.
         self.on_peer_active: list[PeerCallback] = []
+        # Hooks for sync: called on every accepted Hello (the first and each re-status).
+        self.on_status: list[PeerCallback] = []
         self._nursery: trio.Nursery | None = None
         self._changed = trio.Event()  # pulsed on every state change (tests wait on it)
         self._shutting_down = False
@@ -125,6 +133,7 @@ class PeerManager:
                 if conn is not None and peer_id not in self.peers:
                     self._on_connected(conn)
             nursery.start_soon(self._recover_scores)
+            nursery.start_soon(self._restatus_loop)
             task_status.started()
             await trio.sleep_forever()
 
@@ -164,6 +173,9 @@ class PeerManager:
         self.host.notify_disconnected(peer_id)
         self._pulse()
 
+    def dialect(self, peer_id: ID) -> Dialect:
+        return self.dialects.of(peer_id)
+
     # -- the handshake -------------------------------------------------------------
 
     def local_hello(self) -> m.HelloMessage:
@@ -177,13 +189,20 @@ class PeerManager:
             head_slot=head_slot,
         )
 
-    async def _say_hello(self, peer: Peer, conn: INetConn) -> None:
+    async def _say_hello(self, peer: Peer, conn: INetConn | None = None) -> None:
         started = getattr(conn, "event_started", None)
         if started is not None:
             await started.wait()
-        peer.state = HandshakeState.HELLO_SENT
+        if peer.state is HandshakeState.CONNECTED:
+            peer.state = HandshakeState.HELLO_SENT
         try:
-            theirs = await reqresp.send_hello(self.host.libp2p, peer.peer_id, self.local_hello())
+            theirs = await reqresp.send_hello(self.host.libp2p, peer.peer_id, self.local_hello(),
+                                              self.dialects.of(peer.peer_id))
+        except reqresp.ProtocolUnsupported as e:
+            # Not an offence, but without a status exchange we cannot follow it.
+            log.info("peer %s speaks no Hello/Status protocol (%s); disconnecting", peer.peer_id, e)
+            await self.goodbye_and_disconnect(peer.peer_id, m.GoodbyeReason.IRRELEVANT_NETWORK)
+            return
         except reqresp.ErrorResponse as e:
             log.info("peer %s refused our Hello: %s", peer.peer_id, e)
             await self.goodbye_and_disconnect(peer.peer_id, m.GoodbyeReason.FAULT_OR_ERROR)
@@ -191,19 +210,32 @@ class PeerManager:
         except reqresp.ReqRespError as e:
             if self.peers.get(peer.peer_id) is peer and peer.state is not HandshakeState.DISCONNECTING:
                 log.info("Hello to %s failed: %s", peer.peer_id, e)
+                if peer.state is HandshakeState.ACTIVE:
+                    return  # a re-status that failed: the next one may work
                 self.penalize(peer.peer_id, PENALTY_BAD_RESPONSE, f"hello failed: {e}")
                 await self.goodbye_and_disconnect(peer.peer_id, m.GoodbyeReason.FAULT_OR_ERROR)
             return
         await self._judge(peer, theirs)
 
     async def _await_hello(self, peer: Peer) -> None:
-        with trio.move_on_after(HELLO_TIMEOUT):
+        """An inbound peer should open with its Hello; one that does not (a 2019 dialect)
+        gets ours after HELLO_GRACE, and its answer completes the handshake."""
+        with trio.move_on_after(HELLO_GRACE):
             while self.peers.get(peer.peer_id) is peer and peer.hello is None:
                 await self._changed.wait()
             return
-        if self.peers.get(peer.peer_id) is peer and peer.hello is None:
-            log.info("peer %s sent no Hello in %.0fs", peer.peer_id, HELLO_TIMEOUT)
-            await self.goodbye_and_disconnect(peer.peer_id, m.GoodbyeReason.FAULT_OR_ERROR)
+        if self.peers.get(peer.peer_id) is peer and peer.hello is None and peer.state is HandshakeState.CONNECTED:
+            log.debug("peer %s sent no Hello in %.0fs; sending ours", peer.peer_id, HELLO_GRACE)
+            self.dialects.of(peer.peer_id).sends_hello = False
+            await self._say_hello(peer)
+
+    async def _restatus_loop(self) -> None:
+        """Hello again with every active peer once per epoch: heads move on without one."""
+        while True:
+            await trio.sleep(max(1.0, self.chain.seconds_per_epoch()))
+            for peer in self.active_peers():
+                if self._nursery is not None:
+                    self._nursery.start_soon(self._say_hello, peer)
 
     async def on_hello(self, peer_id: ID, hello: m.HelloMessage) -> None:
         """Their Hello arrived on a stream they opened (we already answered)."""
@@ -220,7 +252,8 @@ class PeerManager:
         local_final = self.chain.finalized_checkpoint()
         if 0 < hello.finalized_epoch <= local_final.epoch:
             our_root = self.chain.checkpoint_root_at_epoch(hello.finalized_epoch)
-            if our_root is not None and our_root != hello.finalized_root:
+            # Either name of the block will do (some peers used hash_tree_root).
+            if our_root is not None and our_root not in (hello.finalized_root, self.chain.block_name(hello.finalized_root)):
                 return (
                     f"finalized root {hello.finalized_root.hex()} at epoch {hello.finalized_epoch} "
                     f"conflicts with our {our_root.hex()}"
@@ -229,6 +262,7 @@ class PeerManager:
 
     async def _judge(self, peer: Peer, hello: m.HelloMessage) -> None:
         peer.hello = hello
+        self._learn_naming(peer.peer_id, hello)
         self._pulse()
         reason = self.hello_verdict(hello)
         if reason is not None:
@@ -247,6 +281,15 @@ class PeerManager:
             )
             for callback in self.on_peer_active:
                 await callback(peer)
+        for callback in self.on_status:
+            await callback(peer)
+
+    def _learn_naming(self, peer_id: ID, hello: m.HelloMessage) -> None:
+        """Does the peer name blocks by signing_root (v0.8.3) or by hash_tree_root? Its head
+        root tells, when we know that block."""
+        ours = self.chain.block_name(hello.head_root)
+        if ours is not None:
+            self.dialects.of(peer_id).names_blocks_by_hash_tree_root = ours != hello.head_root
 
     # -- goodbye -----------------------------------------------------------------
 

@@ -277,30 +277,41 @@ class Probe:
 
             async def beacon_blocks() -> str:
                 from . import messages as m
+                from .constants import BLOCKS_BY_RANGE_IDS
 
                 start = max(0, h.head_slot - 7)
                 count = h.head_slot - start + 1
                 req = m.BeaconBlocksRequest(h.head_root, start, count, 1)
-                raw = await self._raw_request(host, reqresp.BEACON_BLOCKS_ID, req.encode())
-                blocks = self._decode_blocks(raw, count)
+                protocol, chunks, raw = await self._raw_request(host, BLOCKS_BY_RANGE_IDS, req.encode())
+                blocks, how = self._decode_blocks(chunks, count, raw)
                 slots = [int(b.slot) for b in blocks]
                 if any(not start <= s < start + count for s in slots) or slots != sorted(set(slots)):
                     raise StepFailed(f"slots {slots} not increasing inside {start}..{start + count - 1}", raw)
-                if h.head_slot > 0 and (not blocks or blocks[-1].signing_root() != h.head_root):
+                if h.head_slot > 0 and (not blocks or h.head_root not in self._names(blocks[-1])):
                     raise StepFailed("the answer does not end with the head block the peer's Hello names", raw)
-                return f"start_slot={start} count={count}: {len(blocks)} blocks, slots {slots}"
+                return f"{protocol.split('/')[-3]}, {how}, start_slot={start} count={count}: {len(blocks)} blocks, slots {slots}"
 
             await self.step("beacon_blocks", beacon_blocks)
 
             async def recent() -> str:
                 from . import messages as m
+                from .constants import BLOCKS_BY_ROOT_IDS
 
-                raw = await self._raw_request(host, reqresp.RECENT_BEACON_BLOCKS_ID,
-                                              m.encode_recent_beacon_blocks_request([h.head_root]))
-                blocks = self._decode_blocks(raw, 1)
-                if len(blocks) != 1 or blocks[0].signing_root() != h.head_root:
+                bare = m.encode_recent_beacon_blocks_request([h.head_root])
+                try:
+                    protocol, chunks, raw = await self._raw_request(host, BLOCKS_BY_ROOT_IDS, bare)
+                    wrapped_request = ""
+                except StepFailed as e:
+                    if e.seen:
+                        raise
+                    # No answer at all: some 2019 peers only read the request in a container.
+                    protocol, chunks, raw = await self._raw_request(host, BLOCKS_BY_ROOT_IDS, m.wrap_single_field(bare))
+                    wrapped_request = ", request sent wrapped in a container (the bare list got no answer)"
+                blocks, how = self._decode_blocks(chunks, 1, raw)
+                if len(blocks) != 1 or h.head_root not in self._names(blocks[0]):
                     raise StepFailed("expected exactly the head block", raw)
-                return f"head block 0x{h.head_root.hex()[:16]} at slot {blocks[0].slot}"
+                return (f"{protocol.split('/')[-3]}, {how}{wrapped_request}: head block 0x{h.head_root.hex()[:16]} "
+                        f"at slot {blocks[0].slot}")
 
             await self.step("recent_beacon_blocks", recent)
 
@@ -354,11 +365,11 @@ class Probe:
 
     async def _hello(self, host: Any, ours: Any) -> Any:
         from . import messages as m
-        from .reqresp import HELLO_ID
+        from .constants import HELLO_IDS
 
-        raw = await self._raw_request(host, HELLO_ID, ours.encode())
+        _protocol, chunks, raw = await self._raw_request(host, HELLO_IDS, ours.encode())
         try:
-            return m.HelloMessage.decode(raw)
+            return m.HelloMessage.decode(chunks[0])
         except m.DecodeError as e:
             raise StepFailed(f"Hello answer does not decode: {e}", raw) from None
 
@@ -370,9 +381,10 @@ class Probe:
             await host.disconnect(self.info.peer_id)
         await host.dial(self.info)
 
-    async def _raw_request(self, host: Any, protocol: str, payload: bytes) -> bytes:
-        """One request; returns the success payload or raises StepFailed with every byte
-        the peer sent (so a failure shows exactly what came back)."""
+    async def _raw_request(self, host: Any, protocols: tuple[str, ...], payload: bytes) -> tuple[str, list[bytes], bytes]:
+        """One request, offering every name of it; returns the protocol the peer chose,
+        the payloads of its success chunks and every byte it sent, or raises StepFailed
+        with those bytes (so a failure shows exactly what came back)."""
         from libp2p.custom_types import TProtocol
         from libp2p.network.stream.exceptions import StreamEOF, StreamError
 
@@ -380,7 +392,11 @@ class Probe:
         from .constants import REQ_RESP_MAX_SIZE
         from .reqresp import decode_varint, frame
 
-        stream = await host.libp2p.new_stream(self.info.peer_id, [TProtocol(protocol)])
+        try:
+            stream = await host.libp2p.new_stream(self.info.peer_id, [TProtocol(p) for p in protocols])
+        except Exception as e:
+            raise StepFailed(f"none of {', '.join(protocols)} negotiated: {e}") from None
+        protocol = str(stream.get_protocol() or protocols[0])
         data = bytearray()
         try:
             await stream.write(frame(payload))
@@ -404,28 +420,54 @@ class Probe:
         raw = bytes(data)
         if not raw:
             raise StepFailed(f"{protocol}: no response bytes", raw)
-        code = raw[0]
-        try:
-            length, used = decode_varint(raw[1:])
-        except Exception as e:
-            raise StepFailed(f"{protocol}: result {code}, bad length prefix: {e}", raw) from None
-        body = raw[1 + used:]
-        if len(body) != length:
-            raise StepFailed(f"{protocol}: declared {length} payload bytes, got {len(body)}", raw)
-        if code != 0:
-            raise StepFailed(f"{protocol}: result {code}: {m.decode_error_message(body)!r}", raw)
-        return body
+        chunks, at = [], 0
+        while at < len(raw):  # result | varint length | payload, once per response_chunk
+            code = raw[at]
+            try:
+                length, used = decode_varint(raw[at + 1:])
+            except Exception as e:
+                raise StepFailed(f"{protocol}: result {code}, bad length prefix: {e}", raw) from None
+            body = raw[at + 1 + used:at + 1 + used + length]
+            if len(body) != length:
+                raise StepFailed(f"{protocol}: declared {length} payload bytes, got {len(body)}", raw)
+            if code != 0:
+                raise StepFailed(f"{protocol}: result {code}: {m.decode_error_message(body)!r}", raw)
+            chunks.append(body)
+            at += 1 + used + length
+        return protocol, chunks, raw
 
-    def _decode_blocks(self, raw: bytes, max_count: int) -> list[Any]:
+    def _names(self, block: Any) -> set[bytes]:
+        """A block's signing_root (v0.8.3) and hash_tree_root (some peers' name for it)."""
+        return {bytes(block.signing_root()), bytes(block.hash_tree_root())}
+
+    def _decode_blocks(self, chunks: list[bytes], max_count: int, raw: bytes) -> tuple[list[Any], str]:
+        """The blocks of a response however it was framed, and how it was framed."""
         from beacon.ssz import DecodeError, decode
 
         from . import messages as m
 
+        def is_block(b: bytes) -> bool:
+            try:
+                decode(self.types.BeaconBlock, b)
+                return True
+            except DecodeError:
+                return False
+
+        items: list[bytes] = []
+        wrapped = False
         try:
-            items = m.decode_block_list(raw, max_count=max_count)
-            return [decode(self.types.BeaconBlock, item) for item in items]
+            for chunk in chunks:
+                got, w = m.decode_block_payload(chunk, is_block, max_count)
+                items += got
+                wrapped = wrapped or w
+            blocks = [decode(self.types.BeaconBlock, item) for item in items]
         except DecodeError as e:
             raise StepFailed(f"block list does not decode: {e}", raw) from None
+        if len(chunks) > 1 or (chunks and len(items) == 1 and is_block(chunks[0])):
+            how = f"{len(chunks)} chunks (one block each)"
+        else:
+            how = "one SSZ list in a container (not v0.8.3)" if wrapped else "one SSZ list"
+        return blocks, how
 
 
 def run(args: argparse.Namespace) -> int:

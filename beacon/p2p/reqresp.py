@@ -30,12 +30,13 @@ from libp2p.peer.id import ID
 
 from . import messages as m
 from .constants import (
-    BEACON_BLOCKS_ID,
+    BLOCKS_BY_RANGE_IDS,
+    BLOCKS_BY_ROOT_IDS,
+    CHUNKED_RESPONSE_IDS,
     GOODBYE_ID,
-    HELLO_ID,
+    HELLO_IDS,
     MAX_ERROR_MESSAGE_SIZE,
     MAX_REQUEST_BLOCKS,
-    RECENT_BEACON_BLOCKS_ID,
     REQ_RESP_MAX_SIZE,
     RESP_TIMEOUT,
     RESULT_INVALID_REQUEST,
@@ -43,6 +44,7 @@ from .constants import (
     RESULT_SUCCESS,
     TTFB_TIMEOUT,
 )
+from .dialect import Dialect, Dialects
 from .interface import ChainView
 
 log = logging.getLogger(__name__)
@@ -57,10 +59,11 @@ MAX_ERROR_READ_SIZE = 64 * 1024
 
 # Largest acceptable request payload per protocol: known exactly for the fixed-size ones.
 MAX_REQUEST_SIZE: dict[str, int] = {
-    HELLO_ID: m.HelloMessage.SSZ_SIZE,
     GOODBYE_ID: m.GOODBYE_SSZ_SIZE,
-    BEACON_BLOCKS_ID: m.BeaconBlocksRequest.SSZ_SIZE,
-    RECENT_BEACON_BLOCKS_ID: 32 * MAX_REQUEST_BLOCKS,
+    **{p: m.HelloMessage.SSZ_SIZE for p in HELLO_IDS},
+    **{p: m.BeaconBlocksRequest.SSZ_SIZE for p in BLOCKS_BY_RANGE_IDS},
+    # + one offset: some peers wrap the root list in a container (messages.decode_root_list)
+    **{p: 32 * MAX_REQUEST_BLOCKS + m.BYTES_PER_LENGTH_OFFSET for p in BLOCKS_BY_ROOT_IDS},
 }
 
 
@@ -200,6 +203,17 @@ def frame(payload: bytes) -> bytes:
 # -- requesting side --------------------------------------------------------------------
 
 
+class ProtocolUnsupported(ReqRespError):
+    """The peer answered `na` to every name of the request: a capability, not a fault."""
+
+
+def _is_all_refused(error: BaseException) -> bool:
+    # py-libp2p raises StreamFailure from a MultiselectClientError("protocols not
+    # supported: ...") when every offered protocol got `na` (multiselect_client.py).
+    cause = error.__cause__
+    return cause is not None and str(cause).startswith("protocols not supported")
+
+
 async def _reset_quietly(stream: INetStream) -> None:
     with trio.CancelScope(shield=True):
         try:
@@ -208,44 +222,84 @@ async def _reset_quietly(stream: INetStream) -> None:
             pass
 
 
-async def request(
+async def open_stream(host: IHost, peer_id: ID, protocols: str | Sequence[str],
+                      dialect: Dialect | None = None) -> tuple[INetStream, str]:
+    """A stream to `peer_id` on the first of `protocols` it accepts (multistream-select
+    falls through `na` answers in order), and the protocol chosen. The peer's answers are
+    remembered in `dialect`, which also orders the offer."""
+    offered = [protocols] if isinstance(protocols, str) else list(protocols)
+    if dialect is not None:
+        offered = dialect.order(offered)
+    try:
+        stream = await host.new_stream(peer_id, [TProtocol(p) for p in offered])
+    except Exception as e:
+        if _is_all_refused(e):
+            if dialect is not None:
+                dialect.refused_all(offered)
+            raise ProtocolUnsupported(f"{peer_id} supports none of {', '.join(offered)}") from e
+        raise ReqRespError(f"cannot open {offered[0]} to {peer_id}: {e}") from e
+    chosen = str(stream.get_protocol() or offered[0])
+    if dialect is not None:
+        dialect.negotiated(offered, chosen)
+    return stream, chosen
+
+
+async def request_chunks(
     host: IHost,
     peer_id: ID,
-    protocol: str,
+    protocols: str | Sequence[str],
     payload: bytes,
-    max_response_size: int,
+    max_chunk_size: int,
+    max_chunks: int = 1,
     expect_response: bool = True,
     ttfb_timeout: float = TTFB_TIMEOUT,
     resp_timeout: float = RESP_TIMEOUT,
-) -> bytes:
-    """Send one request on a fresh stream and return the success payload.
+    dialect: Dialect | None = None,
+    more: Callable[[str, list[bytes]], bool] | None = None,
+) -> tuple[str, list[bytes]]:
+    """Send one request on a fresh stream; return the protocol used and the payloads of
+    the success chunks: one, unless `more(protocol, chunks so far)` says further chunks
+    may follow (v0.8.4 block responses: one chunk per block); then read until the
+    responder closes, at most `max_chunks`. A responder that neither sends another chunk
+    nor closes within RESP_TIMEOUT has ended its response (some 2019 peers never closed).
 
-    Raises ErrorResponse for result codes != 0, RequestTimeout, InvalidResponse,
-    PayloadTooLarge, or ReqRespError if the stream cannot be opened or breaks.
+    Raises ErrorResponse for a non-zero result before any success chunk (one after some
+    ends the response, as v0.8.4 says), ProtocolUnsupported, RequestTimeout,
+    InvalidResponse, PayloadTooLarge, or ReqRespError if the stream cannot be opened or breaks.
     """
-    try:
-        stream = await host.new_stream(peer_id, [TProtocol(protocol)])
-    except Exception as e:
-        raise ReqRespError(f"cannot open {protocol} to {peer_id}: {e}") from e
+    stream, protocol = await open_stream(host, peer_id, protocols, dialect)
     reader = StreamReader(stream)
+    chunks: list[bytes] = []
     try:
         await stream.write(frame(payload))
         await stream.close_write()  # half-close: the spec's end-of-request marker
         if not expect_response:
             # Goodbye: nothing to wait for; the caller disconnects next.
-            return b""
-        with trio.fail_after(ttfb_timeout):
-            try:
-                result = await reader.read_byte()
-            except InvalidResponse as e:
-                raise InvalidResponse(f"{protocol}: stream closed without a result byte") from e
-        with trio.fail_after(resp_timeout):
-            if result == RESULT_SUCCESS:
-                data = await reader.read_payload(max_response_size)
-            else:
-                msg = m.decode_error_message(await reader.read_payload(MAX_ERROR_READ_SIZE))
-                raise ErrorResponse(result, msg)
-        return data
+            return protocol, chunks
+        while len(chunks) < max_chunks:
+            if chunks and not (more is not None and more(protocol, chunks)):
+                break
+            with trio.move_on_after(resp_timeout if chunks else ttfb_timeout) as waiting:
+                at_end = await reader.at_eof()
+            if waiting.cancelled_caught:
+                if chunks:
+                    break  # no further chunk and no close: take the response as ended
+                raise trio.TooSlowError
+            if at_end:
+                if chunks or protocol in CHUNKED_RESPONSE_IDS:
+                    break  # closed after its last chunk (v0.8.4: zero chunks is "no blocks")
+                raise InvalidResponse(f"{protocol}: stream closed without a result byte")
+            result = await reader.read_byte()  # at_eof buffered it
+            with trio.fail_after(resp_timeout):
+                if result != RESULT_SUCCESS:
+                    msg = m.decode_error_message(await reader.read_payload(MAX_ERROR_READ_SIZE))
+                    if chunks:
+                        log.debug("%s from %s ended with result %d after %d chunks: %s",
+                                  protocol, peer_id, result, len(chunks), msg)
+                        break
+                    raise ErrorResponse(result, msg)
+                chunks.append(await reader.read_payload(max_chunk_size))
+        return protocol, chunks
     except trio.TooSlowError as e:
         await _reset_quietly(stream)
         raise RequestTimeout(f"{protocol} to {peer_id} timed out") from e
@@ -263,11 +317,32 @@ async def request(
                 pass
 
 
+async def request(
+    host: IHost,
+    peer_id: ID,
+    protocol: str | Sequence[str],
+    payload: bytes,
+    max_response_size: int,
+    expect_response: bool = True,
+    ttfb_timeout: float = TTFB_TIMEOUT,
+    resp_timeout: float = RESP_TIMEOUT,
+    dialect: Dialect | None = None,
+) -> bytes:
+    """A single-chunk request: the success payload (b"" for Goodbye)."""
+    _, chunks = await request_chunks(host, peer_id, protocol, payload, max_response_size, 1, expect_response,
+                                     ttfb_timeout, resp_timeout, dialect)
+    if expect_response and not chunks:
+        raise InvalidResponse(f"{protocol}: no response")
+    return chunks[0] if chunks else b""
+
+
 # -- typed client calls -------------------------------------------------------------------
 
+IsBlock = Callable[[bytes], bool]
 
-async def send_hello(host: IHost, peer_id: ID, hello: m.HelloMessage) -> m.HelloMessage:
-    data = await request(host, peer_id, HELLO_ID, hello.encode(), m.HelloMessage.SSZ_SIZE)
+
+async def send_hello(host: IHost, peer_id: ID, hello: m.HelloMessage, dialect: Dialect | None = None) -> m.HelloMessage:
+    data = await request(host, peer_id, HELLO_IDS, hello.encode(), m.HelloMessage.SSZ_SIZE, dialect=dialect)
     try:
         return m.HelloMessage.decode(data)
     except m.DecodeError as e:
@@ -278,21 +353,65 @@ async def send_goodbye(host: IHost, peer_id: ID, reason: int) -> None:
     await request(host, peer_id, GOODBYE_ID, m.encode_goodbye(reason), 0, expect_response=False)
 
 
-async def request_beacon_blocks(host: IHost, peer_id: ID, req: m.BeaconBlocksRequest) -> list[bytes]:
-    data = await request(host, peer_id, BEACON_BLOCKS_ID, req.encode(), REQ_RESP_MAX_SIZE)
-    try:
-        return m.decode_block_list(data, max_count=min(req.count, MAX_REQUEST_BLOCKS))
-    except m.DecodeError as e:
-        raise InvalidResponse(f"beacon_blocks: {e}") from e
+def _more_blocks(is_block: IsBlock) -> Callable[[str, list[bytes]], bool]:
+    """More chunks may follow a v0.8.4 chunk, or a single block sent under a v0.8.3 name
+    (chunked framing there); a whole list (v0.8.3) is the entire response."""
+    def more(protocol: str, chunks: list[bytes]) -> bool:
+        return protocol in CHUNKED_RESPONSE_IDS or is_block(chunks[-1])
+
+    return more
 
 
-async def request_recent_beacon_blocks(host: IHost, peer_id: ID, roots: Sequence[bytes]) -> list[bytes]:
+def _blocks_from_chunks(protocol: str, chunks: list[bytes], is_block: IsBlock, max_count: int,
+                        dialect: Dialect | None) -> list[bytes]:
+    blocks: list[bytes] = []
+    for chunk in chunks:
+        try:
+            items, wrapped = m.decode_block_payload(chunk, is_block, max_count - len(blocks))
+        except m.DecodeError as e:
+            raise InvalidResponse(f"{protocol}: {e}") from e
+        if wrapped and dialect is not None:
+            dialect.wraps_single_field = True
+        blocks.extend(items)
+    if len(blocks) > max_count:
+        raise InvalidResponse(f"{protocol}: {len(blocks)} blocks for a request of {max_count}")
+    return blocks
+
+
+async def request_beacon_blocks(host: IHost, peer_id: ID, req: m.BeaconBlocksRequest, is_block: IsBlock,
+                                dialect: Dialect | None = None) -> list[bytes]:
+    """BeaconBlocks (v0.8.3) or BeaconBlocksByRange (v0.8.4), whichever the peer speaks;
+    the answer in any framing of 2019 (see messages.decode_block_payload)."""
+    count = min(req.count, MAX_REQUEST_BLOCKS)
+    protocol, chunks = await request_chunks(host, peer_id, BLOCKS_BY_RANGE_IDS, req.encode(), REQ_RESP_MAX_SIZE,
+                                            max_chunks=count, dialect=dialect, more=_more_blocks(is_block))
+    return _blocks_from_chunks(protocol, chunks, is_block, count, dialect)
+
+
+async def request_recent_beacon_blocks(host: IHost, peer_id: ID, roots: Sequence[bytes], is_block: IsBlock,
+                                       dialect: Dialect | None = None) -> list[bytes]:
+    """RecentBeaconBlocks (v0.8.3) or BeaconBlocksByRoot (v0.8.4). The roots go bare, as
+    v0.8.3 says, unless the peer is known to read them wrapped in a container; a peer of
+    unknown dialect that drops the bare form without answering is asked once more wrapped.
+    A v0.8.3 answer may hold null blocks for roots the peer lacks; a v0.8.4 one omits them."""
+    wrapped = dialect is not None and dialect.wraps_single_field is True
     payload = m.encode_recent_beacon_blocks_request(roots)
-    data = await request(host, peer_id, RECENT_BEACON_BLOCKS_ID, payload, REQ_RESP_MAX_SIZE)
     try:
-        return m.decode_block_list(data, max_count=len(roots))
-    except m.DecodeError as e:
-        raise InvalidResponse(f"recent_beacon_blocks: {e}") from e
+        protocol, chunks = await request_chunks(host, peer_id, BLOCKS_BY_ROOT_IDS,
+                                                m.wrap_single_field(payload) if wrapped else payload,
+                                                REQ_RESP_MAX_SIZE, max_chunks=len(roots), dialect=dialect,
+                                                more=_more_blocks(is_block))
+    except (ProtocolUnsupported, ErrorResponse, PayloadTooLarge):
+        raise
+    except ReqRespError as e:  # no answer at all: it may not have read the bare form
+        if dialect is None or dialect.wraps_single_field is not None:
+            raise
+        log.debug("%s dropped a bare by-root request (%s); asking with a wrapped one", peer_id, e)
+        protocol, chunks = await request_chunks(host, peer_id, BLOCKS_BY_ROOT_IDS, m.wrap_single_field(payload),
+                                                REQ_RESP_MAX_SIZE, max_chunks=len(roots), dialect=dialect,
+                                                more=_more_blocks(is_block))
+        dialect.wraps_single_field = True
+    return _blocks_from_chunks(protocol, chunks, is_block, len(roots), dialect)
 
 
 # -- responding side ----------------------------------------------------------------------
@@ -310,10 +429,10 @@ class PeerEvents(Protocol):
     def local_hello(self) -> m.HelloMessage: ...
 
 
-# A handler returns the success payload (None: send nothing, as for Goodbye) and an
-# optional follow-up that runs after the response has been written and closed.
+# A handler returns the success chunks' payloads (None: send nothing, as for Goodbye) and
+# an optional follow-up that runs after the response has been written and closed.
 FollowUp = Callable[[], Awaitable[None]]
-Handler = Callable[[ID, bytes], Awaitable[tuple[bytes | None, FollowUp | None]]]
+Handler = Callable[[ID, str, bytes], Awaitable[tuple[list[bytes] | None, FollowUp | None]]]
 
 
 @dataclass
@@ -326,19 +445,22 @@ class ServerStats:
 
 
 class ReqRespServer:
-    """Registers the four protocols on a host and answers them from a ChainView."""
+    """Registers every name of the four requests on a host and answers them from a
+    ChainView, each in the framing its name calls for and in the peer's dialect."""
 
-    def __init__(self, host: IHost, chain: ChainView, events: PeerEvents) -> None:
+    def __init__(self, host: IHost, chain: ChainView, events: PeerEvents, dialects: Dialects | None = None) -> None:
         self.host = host
         self.chain = chain
         self.events = events
+        self.dialects = dialects or Dialects()
         self.stats = ServerStats()
-        self.handlers: dict[str, Handler] = {
-            HELLO_ID: self._hello,
-            GOODBYE_ID: self._goodbye,
-            BEACON_BLOCKS_ID: self._beacon_blocks,
-            RECENT_BEACON_BLOCKS_ID: self._recent_beacon_blocks,
-        }
+        self.handlers: dict[str, Handler] = {GOODBYE_ID: self._goodbye}
+        for protocol in HELLO_IDS:
+            self.handlers[protocol] = self._hello
+        for protocol in BLOCKS_BY_RANGE_IDS:
+            self.handlers[protocol] = self._blocks_by_range
+        for protocol in BLOCKS_BY_ROOT_IDS:
+            self.handlers[protocol] = self._blocks_by_root
 
     def register(self) -> None:
         for protocol in self.handlers:
@@ -352,6 +474,7 @@ class ReqRespServer:
 
     async def serve_stream(self, protocol: str, stream: INetStream) -> None:
         peer_id: ID = stream.muxed_conn.peer_id
+        self.dialects.of(peer_id).supported.add(protocol)
         reader = StreamReader(stream)
         handler = self.handlers[protocol]
         try:
@@ -382,7 +505,7 @@ class ReqRespServer:
             return
 
         try:
-            response, follow_up = await handler(peer_id, payload)
+            chunks, follow_up = await handler(peer_id, protocol, payload)
         except (m.DecodeError, InvalidRequest) as e:
             await self._answer_error(stream, peer_id, protocol, RESULT_INVALID_REQUEST, str(e))
             return
@@ -393,10 +516,8 @@ class ReqRespServer:
             return
 
         self.stats.served += 1
-        if response is None:  # Goodbye: no response is defined; just close our side
-            await self._write_and_close(stream, b"")
-        else:
-            await self._write_and_close(stream, bytes([RESULT_SUCCESS]) + frame(response))
+        # Goodbye (None) has no response: just close our side.
+        await self._write_and_close(stream, b"".join(bytes([RESULT_SUCCESS]) + frame(c) for c in chunks or ()))
         if follow_up is not None:
             await follow_up()
 
@@ -416,19 +537,20 @@ class ReqRespServer:
             log.debug("could not deliver response: %r", e)
             await _reset_quietly(stream)
 
-    # -- the four protocols ---------------------------------------------------------
+    # -- the four requests ----------------------------------------------------------
 
-    async def _hello(self, peer_id: ID, payload: bytes) -> tuple[bytes, FollowUp]:
+    async def _hello(self, peer_id: ID, protocol: str, payload: bytes) -> tuple[list[bytes], FollowUp]:
         theirs = m.HelloMessage.decode(payload)
+        self.dialects.of(peer_id).sends_hello = True
 
         # Answer first (both sides must learn each other's status, even when the
         # verdict is Goodbye); the peer manager judges their hello afterwards.
         async def judge() -> None:
             await self.events.on_hello(peer_id, theirs)
 
-        return self.events.local_hello().encode(), judge
+        return [self.events.local_hello().encode()], judge
 
-    async def _goodbye(self, peer_id: ID, payload: bytes) -> tuple[None, FollowUp]:
+    async def _goodbye(self, peer_id: ID, protocol: str, payload: bytes) -> tuple[None, FollowUp]:
         reason = m.decode_goodbye(payload)
 
         async def leave() -> None:
@@ -436,7 +558,15 @@ class ReqRespServer:
 
         return None, leave
 
-    async def _beacon_blocks(self, peer_id: ID, payload: bytes) -> tuple[bytes, None]:
+    def _block_response(self, peer_id: ID, protocol: str, blocks: list[bytes]) -> list[bytes]:
+        """v0.8.4 names: a chunk per block. v0.8.3 names: one SSZ list, bare as v0.8.3
+        says, or in a container for a peer that sends (so reads) that form."""
+        if protocol in CHUNKED_RESPONSE_IDS:
+            return blocks
+        listed = _bounded_block_list(blocks)
+        return [m.wrap_single_field(listed) if self.dialects.of(peer_id).wraps_single_field else listed]
+
+    async def _blocks_by_range(self, peer_id: ID, protocol: str, payload: bytes) -> tuple[list[bytes], None]:
         req = m.BeaconBlocksRequest.decode(payload)
         if req.step == 0:
             raise InvalidRequest("step must be at least 1")
@@ -444,18 +574,24 @@ class ReqRespServer:
         blocks = await self.chain.blocks_by_range(req.head_block_root, req.start_slot, count, req.step)
         if blocks is None:
             raise InvalidRequest("unknown head_block_root")
-        return _bounded_block_list([b.ssz for b in blocks]), None
+        return self._block_response(peer_id, protocol, [b.ssz for b in blocks]), None
 
-    async def _recent_beacon_blocks(self, peer_id: ID, payload: bytes) -> tuple[bytes, None]:
-        roots = m.decode_recent_beacon_blocks_request(payload, MAX_REQUEST_BLOCKS)
-        blocks = await self.chain.blocks_by_root(roots)
-        if len(blocks) != len(roots):
-            raise RuntimeError("chain returned a different number of blocks than roots asked")
-        return _bounded_block_list(list(blocks)), None
+    async def _blocks_by_root(self, peer_id: ID, protocol: str, payload: bytes) -> tuple[list[bytes], None]:
+        roots, wrapped = m.decode_root_list(payload, MAX_REQUEST_BLOCKS)
+        if wrapped:
+            self.dialects.of(peer_id).wraps_single_field = True
+        found = await self.chain.blocks_by_root(roots)
+        if len(found) != len(roots):
+            raise RuntimeError("chain returned a different number of answers than roots asked")
+        if protocol in CHUNKED_RESPONSE_IDS:  # v0.8.4: only the blocks we have
+            return [b for b in found if b is not None], None
+        null = self.chain.null_block()  # v0.8.3: same length, the SSZ null block where unknown
+        return self._block_response(peer_id, protocol, [null if b is None else b for b in found]), None
 
 
 def _bounded_block_list(blocks: list[bytes]) -> bytes:
     """Encode, dropping blocks from the end until the answer fits REQ_RESP_MAX_SIZE."""
+    blocks = list(blocks)
     total = sum(len(b) + m.BYTES_PER_LENGTH_OFFSET for b in blocks)
     while blocks and total > REQ_RESP_MAX_SIZE:
         total -= len(blocks.pop()) + m.BYTES_PER_LENGTH_OFFSET

@@ -71,13 +71,14 @@ class P2PService:
         self.host = P2PHost.from_datadir(Path(datadir), host_config)
         self.peer_manager = PeerManager(self.host, self.view)
         self.sync = SyncManager(self.host, self.peer_manager, self.view, batch_size=self.config.sync_batch_size)
-        self.peer_manager.on_peer_active.append(self.sync.on_peer_active)
+        self.peer_manager.on_status.append(self.sync.on_peer_status)
         self.gossip = Gossip(
             self.host,
             self.view.validate_gossip,
             on_invalid=self.peer_manager.on_invalid_gossip,
             on_verdict=self._on_verdict,
             config=self.config.gossip,
+            dialects=self.peer_manager.dialects,
         )
         self._stop = trio.Event()
         self._running = False
@@ -152,6 +153,7 @@ class P2PService:
                 "head_slot": head_slot,
                 "state": peer.state.value,
                 "score": peer.score,
+                "dialect": self.peer_manager.dialect(peer.peer_id).summary(),
             })
         return out
 
@@ -162,7 +164,7 @@ class P2PService:
             # The forwarder validated this block, so it has it: a head hint for sync.
             ident = self.view.block_identity(data)
             if ident is not None:
-                self.sync.note_peer_head(forwarder, ident[1], ident[0])
+                self.sync.note_peer_head(forwarder, ident[1], ident[0], ident[2])
         elif verdict is GossipVerdict.IGNORE and topic in (TOPIC_BEACON_BLOCK, TOPIC_BEACON_ATTESTATION):
             if self.view.missing_roots():
                 ident = self.view.block_identity(data) if topic == TOPIC_BEACON_BLOCK else None

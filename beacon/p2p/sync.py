@@ -7,15 +7,23 @@ starting just above our head, and import what comes back through the chain. The 
 batch is fetched while the current one is imported (one batch in flight), so the wire
 and the import overlap. A batch must hold at most `count` blocks, in strictly increasing
 slots inside the requested window; the first block of the first batch may not link to our
-head (we are on another branch): then sync restarts once from our finalized slot. Any
-invalid block, a malformed or non-contiguous answer, or a failed request drops the peer
-(Goodbye(3), banned for a while) and sync moves on to the next best peer.
+head (we are on another branch): then sync restarts once from our finalized slot. An
+invalid block, or blocks that do not link, drop the peer (Goodbye(3), banned for a while)
+and sync moves on to the next best peer. An answer that does not decode, or a failed or
+refused request, only costs that request (a small penalty: a ban comes when it repeats);
+the peer is not asked again for that head until it advertises a higher one.
+
+Peer heads come from every Hello (the first and the per-epoch re-status) and from gossip
+blocks it forwarded. A head learnt from a block is named as the peer names blocks
+(signing_root as v0.8.3 says, or hash_tree_root as Trinity did; `Dialect`); when the
+peer's name is not known yet and the first name brings nothing, the other is tried.
 
 Parent lookup ("RecentBeaconBlocks"): a gossip block whose parent we lack, or an
 attestation for a block we lack, is held by the chain; we then ask the peer that
 forwarded it for `ChainView.missing_roots()`, import the answer, and repeat (a chain of
-unknown ancestors is fetched one generation per round, at most LOOKUP_ROUNDS rounds). A
-gap wider than LOOKUP_MAX_GAP slots is left to range sync instead.
+unknown ancestors is fetched one generation per round, at most LOOKUP_ROUNDS rounds). An
+orphan more than FAR_AHEAD_SLOTS above our head also starts a range sync from its sender
+(peers that name blocks by hash_tree_root cannot answer a lookup by parent_root).
 """
 from __future__ import annotations
 
@@ -29,13 +37,14 @@ from . import messages as m
 from . import reqresp
 from .host import P2PHost
 from .interface import ChainView, ImportResult
-from .peers import DISCONNECT_SCORE, Peer, PeerManager
+from .peers import DISCONNECT_SCORE, PENALTY_BAD_RESPONSE, Peer, PeerManager
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 64  # blocks per BeaconBlocks request
 LOOKUP_ROUNDS = 32  # parent-lookup generations per orphan
 LOOKUP_MAX_GAP = 32  # slots: beyond this an orphan triggers range sync, not lookups
+FAR_AHEAD_SLOTS = 2  # slots: an orphan further above our head starts a range sync as well
 MAX_ROOTS_PER_LOOKUP = 64
 RECHECK_INTERVAL = 5.0  # s: re-evaluate peers even without a wake-up
 
@@ -44,10 +53,17 @@ class PeerFault(Exception):
     """The peer served something wrong; it gets dropped."""
 
 
+class RequestFailed(Exception):
+    """A request brought nothing usable (undecodable, refused, timed out): it costs the
+    peer a small penalty, not the connection."""
+
+
 @dataclass
 class PeerHead:
-    root: bytes
+    root: bytes  # as the peer names it, when `named_by_peer`; else our signing root
     slot: int
+    hash_tree_root: bytes | None = None  # the other name, when the head came from a block
+    named_by_peer: bool = True
 
 
 class SyncManager:
@@ -70,27 +86,31 @@ class SyncManager:
 
     # -- hooks -------------------------------------------------------------------------
 
-    async def on_peer_active(self, peer: Peer) -> None:
-        """PeerManager hook: the Hello is accepted."""
+    async def on_peer_status(self, peer: Peer) -> None:
+        """PeerManager hook: a Hello (first or re-status) is accepted."""
         if peer.hello is not None:
             self.note_peer_head(peer.peer_id, peer.hello.head_root, peer.hello.head_slot)
 
-    def note_peer_head(self, peer_id: ID, root: bytes, slot: int) -> None:
+    def note_peer_head(self, peer_id: ID, root: bytes, slot: int, hash_tree_root: bytes | None = None) -> None:
+        """The peer has a block at `slot`: `root` as the peer named it (Hello), or, with
+        `hash_tree_root`, a block's signing root and hash_tree_root (gossip)."""
         known = self._heads.get(peer_id)
         if known is None or slot > known.slot:
-            self._heads[peer_id] = PeerHead(root, slot)
+            self._heads[peer_id] = PeerHead(root, slot, hash_tree_root, named_by_peer=hash_tree_root is None)
         if slot > self.chain.head()[1]:
             self._wake.set()
 
-    def on_orphan(self, peer_id: ID, block: tuple[int, bytes] | None = None) -> None:
+    def on_orphan(self, peer_id: ID, block: tuple[int, bytes, bytes] | None = None) -> None:
         """Gossip from `peer_id` could not be judged for a missing block: look it up.
-        `block` is (slot, root) of an orphan block, None for an attestation."""
+        `block` is (slot, signing root, hash_tree_root) of an orphan block, None for an
+        attestation."""
+        if block is not None and block[0] > self.chain.head()[1] + FAR_AHEAD_SLOTS:
+            # Its forwarder has its ancestors: range sync towards it too.
+            self.note_peer_head(peer_id, block[1], block[0], block[2])
+            if block[0] > self.chain.head()[1] + LOOKUP_MAX_GAP:
+                return  # far behind: range sync alone
         if self._syncing:
             return  # range sync will bring the parents
-        if block is not None and block[0] > self.chain.head()[1] + LOOKUP_MAX_GAP:
-            # Far behind: range sync towards that block (its forwarder has its ancestors).
-            self.note_peer_head(peer_id, block[1], block[0])
-            return
         try:
             self._lookup_send.send_nowait(peer_id)
         except trio.WouldBlock:
@@ -123,10 +143,17 @@ class SyncManager:
         """Range-sync from the best peer until no peer is ahead of us."""
         while (peer_id := self._best_peer()) is not None:
             self._syncing = True
+            head = self._heads[peer_id]
             try:
                 await self._sync_from(peer_id)
             except PeerFault as e:
                 self._drop(peer_id, str(e))
+            except RequestFailed as e:
+                self._exhausted[peer_id] = head.slot
+                if "refused" not in str(e) and "unsupported" not in str(e):
+                    self._cost(peer_id, str(e))
+                else:
+                    log.info("range sync from %s: %s", peer_id, e)
             finally:
                 self._syncing = False
 
@@ -146,6 +173,11 @@ class SyncManager:
                 best = (head.slot, peer_id)
         return None if best is None else best[1]
 
+    def _cost(self, peer_id: ID, reason: str) -> None:
+        """A request that brought nothing usable: a small penalty, a ban only if it repeats."""
+        log.info("range sync from %s: %s", peer_id, reason)
+        self.peers.penalize(peer_id, PENALTY_BAD_RESPONSE, f"sync: {reason}")
+
     def _drop(self, peer_id: ID, reason: str) -> None:
         log.warning("dropping peer %s: %s", peer_id, reason)
         self.dropped.append((peer_id, reason))
@@ -155,15 +187,32 @@ class SyncManager:
             # Enough to reach the disconnect score at once: Goodbye(3) and a ban.
             self.peers.penalize(peer_id, peer.score - DISCONNECT_SCORE, f"sync: {reason}")
 
+    def _head_names(self, peer_id: ID, head: PeerHead) -> list[bytes]:
+        """The head root(s) to ask `peer_id` by: its own name for the block if known."""
+        if head.named_by_peer or head.hash_tree_root is None:
+            return [head.root]
+        by_htr = self.peers.dialect(peer_id).names_blocks_by_hash_tree_root
+        if by_htr is None:
+            return [head.root, head.hash_tree_root]
+        return [head.hash_tree_root if by_htr else head.root]
+
     async def _sync_from(self, peer_id: ID) -> None:
         head = self._heads[peer_id]
         start = self.chain.head()[1] + 1
         log.info("range sync from %s: slots %d..%d", peer_id, start, head.slot)
-        outcome = await self._pipeline(peer_id, head, start)
+        names = self._head_names(peer_id, head)
+        for i, name in enumerate(names):
+            target = PeerHead(name, head.slot)
+            before = self.blocks_imported
+            outcome = await self._pipeline(peer_id, target, start)
+            if self.blocks_imported > before or outcome == "fork":
+                if len(names) > 1:  # now we know which name it uses
+                    self.peers.dialect(peer_id).names_blocks_by_hash_tree_root = i == 1
+                break
         if outcome == "fork":
             start = self.chain.finalized_slot() + 1
             log.info("our head is not on %s's chain; range sync again from slot %d", peer_id, start)
-            outcome = await self._pipeline(peer_id, head, start)
+            outcome = await self._pipeline(peer_id, target, start)
             if outcome == "fork":
                 raise PeerFault("its blocks do not link to our finalized chain")
         if self.chain.head()[1] < head.slot:
@@ -177,7 +226,7 @@ class SyncManager:
         "done" or "fork" (first block does not link); raises PeerFault."""
         send, recv = trio.open_memory_channel[tuple[int, int, list[bytes]] | BaseException](1)
         result = "done"
-        fault: PeerFault | None = None
+        fault: PeerFault | RequestFailed | None = None
         # A fault is raised only after the nursery has closed: raised inside it, trio
         # would wrap it in an ExceptionGroup.
         async with trio.open_nursery() as nursery:
@@ -186,12 +235,14 @@ class SyncManager:
                 first = True
                 async for item in recv:
                     try:
+                        if isinstance(item, RequestFailed):
+                            raise item
                         if isinstance(item, BaseException):
                             raise PeerFault(str(item))
                         _batch_start, _count, blocks = item
                         if await self._import_batch(blocks, first) == "fork":
                             result = "fork"
-                    except PeerFault as e:
+                    except (PeerFault, RequestFailed) as e:
                         fault = e
                     if fault is not None or result == "fork":
                         nursery.cancel_scope.cancel()
@@ -209,14 +260,27 @@ class SyncManager:
                 count = min(self.batch_size, head.slot - start + 1)
                 req = m.BeaconBlocksRequest(head_block_root=head.root, start_slot=start, count=count, step=1)
                 try:
-                    blocks = await reqresp.request_beacon_blocks(self.host.libp2p, peer_id, req)
+                    blocks = await reqresp.request_beacon_blocks(self.host.libp2p, peer_id, req, self._is_block,
+                                                                 self.peers.dialect(peer_id))
                     self._check_batch(blocks, start, count)
-                except (reqresp.ReqRespError, PeerFault) as e:
-                    await send.send(PeerFault(f"beacon_blocks {start}+{count}: {e}"))
+                except PeerFault as e:
+                    await send.send(PeerFault(f"blocks by range {start}+{count}: {e}"))
+                    return
+                except reqresp.ProtocolUnsupported as e:
+                    await send.send(RequestFailed(f"unsupported: {e}"))
+                    return
+                except reqresp.ErrorResponse as e:
+                    await send.send(RequestFailed(f"blocks by range {start}+{count} refused: {e}"))
+                    return
+                except reqresp.ReqRespError as e:
+                    await send.send(RequestFailed(f"blocks by range {start}+{count}: {e}"))
                     return
                 self.batches += 1
                 await send.send((start, count, blocks))
                 start += count
+
+    def _is_block(self, ssz: bytes) -> bool:
+        return self.chain.block_slot(ssz) is not None
 
     def _check_batch(self, blocks: list[bytes], start: int, count: int) -> None:
         if len(blocks) > count:
@@ -266,11 +330,15 @@ class SyncManager:
                 break
             self.lookups += 1
             try:
-                blocks = await reqresp.request_recent_beacon_blocks(self.host.libp2p, peer_id, roots)
-            except reqresp.ErrorResponse as e:
-                raise PeerFault(f"recent_beacon_blocks refused: {e}") from e
+                blocks = await reqresp.request_recent_beacon_blocks(self.host.libp2p, peer_id, roots, self._is_block,
+                                                                    self.peers.dialect(peer_id))
+            except (reqresp.ErrorResponse, reqresp.ProtocolUnsupported) as e:
+                log.info("parent lookup from %s refused: %s", peer_id, e)
+                return imported
             except reqresp.ReqRespError as e:
                 log.info("parent lookup from %s failed: %s", peer_id, e)
+                if isinstance(e, reqresp.InvalidResponse):
+                    self.peers.penalize(peer_id, PENALTY_BAD_RESPONSE, f"lookup: {e}")
                 return imported
             outcomes = await self.chain.import_blocks(blocks)
             progress = False

@@ -27,6 +27,7 @@ class MemoryChain:
     blocks_by_slot: dict[int, bytes] = field(default_factory=dict)
     finalized_epoch: int = 0
     imported: list[bytes] = field(default_factory=list)
+    epoch_seconds: float = 3600.0  # how often peers re-status (tests shorten it)
     gossip_seen: list[tuple[str, bytes]] = field(default_factory=list)
 
     @classmethod
@@ -77,20 +78,36 @@ class MemoryChain:
                 out.append(BlockAtSlot(slot, self.blocks_by_slot[slot]))
         return out
 
-    async def blocks_by_root(self, roots: Sequence[bytes]) -> Sequence[bytes]:
+    async def blocks_by_root(self, roots: Sequence[bytes]) -> Sequence[bytes | None]:
         index = self._root_by_block()
-        return [self.blocks_by_slot[index[r]] if r in index else NULL_BLOCK for r in roots]
+        return [self.blocks_by_slot[index[r]] if r in index else None for r in roots]
+
+    def null_block(self) -> bytes:
+        return NULL_BLOCK
+
+    def block_name(self, root: bytes) -> bytes | None:
+        return root if root in self._root_by_block() else None
+
+    def seconds_per_epoch(self) -> float:
+        return self.epoch_seconds
 
     async def import_blocks(self, blocks: Sequence[bytes]) -> Sequence[ImportOutcome]:
         self.imported.extend(blocks)
         return [ImportOutcome(ImportResult.IMPORTED, self.block_slot(b), root_of(b)) for b in blocks]
 
     def block_slot(self, ssz: bytes) -> int | None:
-        # MemoryChain blocks are b"block-<slot>-<tag>"
+        # MemoryChain blocks are b"block-<slot>-<tag>"; the null block counts as one
+        if ssz == NULL_BLOCK:
+            return 0
+        if not ssz.startswith(b"block-"):
+            return None
         try:
             return int(ssz.split(b"-")[1])
         except (IndexError, ValueError):
             return None
+
+    def is_block(self, ssz: bytes) -> bool:
+        return self.block_slot(ssz) is not None
 
     def missing_roots(self) -> list[bytes]:
         return []

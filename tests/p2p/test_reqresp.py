@@ -169,13 +169,13 @@ def test_beacon_blocks_by_range_with_step_and_empty_slots(tmp_path: Path) -> Non
         async with running_node(tmp_path / "a") as a, running_node(tmp_path / "b", chain=chain_b) as b:
             await a.host.dial(b.addr)
             req = m.BeaconBlocksRequest(head_root, start_slot=2, count=5, step=2)  # 2,4,6,8,10
-            got = await reqresp.request_beacon_blocks(a.host.libp2p, b.host.peer_id, req)
+            got = await reqresp.request_beacon_blocks(a.host.libp2p, b.host.peer_id, req, chain_b.is_block)
             assert got == [chain_b.blocks_by_slot[s] for s in (2, 4, 6, 8, 10)]
             req = m.BeaconBlocksRequest(head_root, start_slot=3, count=3, step=1)  # 3 is empty
-            got = await reqresp.request_beacon_blocks(a.host.libp2p, b.host.peer_id, req)
+            got = await reqresp.request_beacon_blocks(a.host.libp2p, b.host.peer_id, req, chain_b.is_block)
             assert got == [chain_b.blocks_by_slot[4]]
             with pytest.raises(reqresp.ErrorResponse) as err:
-                await reqresp.request_beacon_blocks(a.host.libp2p, b.host.peer_id, m.BeaconBlocksRequest(b"\x99" * 32, 0, 4, 1))
+                await reqresp.request_beacon_blocks(a.host.libp2p, b.host.peer_id, m.BeaconBlocksRequest(b"\x99" * 32, 0, 4, 1), chain_b.is_block)
             assert err.value.code == 1 and "head_block_root" in err.value.message
 
     run(scenario)
@@ -187,7 +187,7 @@ def test_recent_beacon_blocks_keeps_order_and_fills_unknown(tmp_path: Path) -> N
         roots = [root_of(chain_b.blocks_by_slot[2]), b"\x42" * 32, root_of(chain_b.blocks_by_slot[0])]
         async with running_node(tmp_path / "a") as a, running_node(tmp_path / "b", chain=chain_b) as b:
             await a.host.dial(b.addr)
-            got = await reqresp.request_recent_beacon_blocks(a.host.libp2p, b.host.peer_id, roots)
+            got = await reqresp.request_recent_beacon_blocks(a.host.libp2p, b.host.peer_id, roots, chain_b.is_block)
             assert got == [chain_b.blocks_by_slot[2], NULL_BLOCK, chain_b.blocks_by_slot[0]]
 
     run(scenario)
@@ -220,7 +220,7 @@ def test_malformed_payload_gets_result_1_and_the_host_keeps_serving(tmp_path: Pa
             hello = await reqresp.send_hello(a.host.libp2p, b.host.peer_id, a.peers.local_hello())
             assert hello == b.peers.local_hello()
             head_root, _ = chain_b.head()
-            blocks = await reqresp.request_beacon_blocks(a.host.libp2p, b.host.peer_id, m.BeaconBlocksRequest(head_root, 0, 2, 1))
+            blocks = await reqresp.request_beacon_blocks(a.host.libp2p, b.host.peer_id, m.BeaconBlocksRequest(head_root, 0, 2, 1), chain_b.is_block)
             assert blocks == [chain_b.blocks_by_slot[0], chain_b.blocks_by_slot[1]]
 
     run(scenario)

@@ -123,7 +123,8 @@ def test_gossip_block_crosses_a_line_of_three(tmp_path: Path) -> None:
                         assert await wait_until(lambda: chains[2].head.root == root, timeout=10)
                     assert chains[1].head.root == blocks[12].signing_root()
                     assert c.sync.blocks_imported == 0  # by gossip, not by sync
-                    assert c.gossip.delivered.get(TOPIC_BEACON_BLOCK) == 3
+                    # Delivery to the subscription follows validation (which imports): wait for it.
+                    assert await wait_until(lambda: c.gossip.delivered.get(TOPIC_BEACON_BLOCK) == 3, timeout=5)
 
     run(main)
     for ch in chains:
@@ -140,12 +141,35 @@ def test_orphan_gossip_block_triggers_parent_lookup(tmp_path: Path) -> None:
         async with running_service(tmp_path / "a", a_chain) as a:
             async with running_service(tmp_path / "b", b_chain, static_peers=[a.multiaddr()]) as b:
                 assert await wait_until(lambda: a.host.peer_id in b.gossip.mesh_peers(TOPIC_BEACON_BLOCK), timeout=10)
-                # A learns blocks 11..15 without telling anyone, then gossips 16.
-                for block in blocks[10:15]:
+                # A learns block 11 without telling anyone, then gossips 12: a near orphan.
+                assert a_chain.import_block(blocks[10]).status is Status.IMPORTED
+                await a.publish_block(blocks[11])
+                assert await wait_until(lambda: b_chain.head.root == blocks[11].signing_root(), timeout=15)
+                assert b.sync.lookups >= 1 and b.sync.batches == 0
+                assert b.view.missing_roots() == []
+
+    run(main)
+    a_chain.close()
+    b_chain.close()
+
+
+def test_far_orphan_gossip_block_starts_a_range_sync_from_its_sender(tmp_path: Path) -> None:
+    """An orphan more than a few slots above our head: its sender has the ancestors, so
+    range sync from it (a peer naming blocks by hash_tree_root could not serve a lookup)."""
+    pre = chain_of(128)
+    blocks = pre.decoded()
+    a_chain = open_chain(tmp_path / "a-db", pre, 10)
+    b_chain = open_chain(tmp_path / "b-db", pre, 10)
+
+    async def main() -> None:
+        async with running_service(tmp_path / "a", a_chain) as a:
+            async with running_service(tmp_path / "b", b_chain, static_peers=[a.multiaddr()]) as b:
+                assert await wait_until(lambda: a.host.peer_id in b.gossip.mesh_peers(TOPIC_BEACON_BLOCK), timeout=10)
+                for block in blocks[10:20]:
                     assert a_chain.import_block(block).status is Status.IMPORTED
-                await a.publish_block(blocks[15])
-                assert await wait_until(lambda: b_chain.head.root == blocks[15].signing_root(), timeout=15)
-                assert b.sync.lookups >= 1
+                await a.publish_block(blocks[20])
+                assert await wait_until(lambda: b_chain.head.root == blocks[20].signing_root(), timeout=15)
+                assert b.sync.batches >= 1
                 assert b.view.missing_roots() == []
 
     run(main)
@@ -220,7 +244,7 @@ def test_malformed_requests_get_result_1_and_the_node_keeps_serving(tmp_path: Pa
                     assert info.value.code == 1
                 # The same connection still gets real answers.
                 req = m.BeaconBlocksRequest(a_chain.head.root, 25, 10, 1)
-                got = await reqresp.request_beacon_blocks(lib, pid, req)
+                got = await reqresp.request_beacon_blocks(lib, pid, req, lambda b: a.view.block_slot(b) is not None)
                 assert [int(x.slot) for x in (a_chain.types.BeaconBlock.deserialize(b) for b in got)] == [25, 26, 27, 28, 29, 30]
                 assert a.peer_manager.peers[client.host.peer_id].score == -30  # each bad request counted
                 assert a.host.is_connected(client.host.peer_id)
