@@ -47,6 +47,16 @@ class _DropSecioObservedAddrError(logging.Filter):
         return not str(record.msg).startswith("Error getting remote address")
 
 
+class _DropUnsupportedProtocolError(logging.Filter):
+    """basic_host.py logs ERROR "Failed to open stream ..." when a peer answers `na` to
+    every protocol offered: identify refused (Trinity), or a request name it does not
+    speak. Both are dialects, handled and logged by us at DEBUG (reqresp.open_stream)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = str(record.msg)
+        return not (text.startswith("Failed to open stream") and "not supported" in text)
+
+
 def _adopt_libp2p_logging() -> None:
     # Importing libp2p runs its setup_logging(), which (without LIBP2P_DEBUG) detaches
     # the "libp2p" logger (propagate=False, no handlers), so its warnings bypass the
@@ -54,6 +64,7 @@ def _adopt_libp2p_logging() -> None:
     if not os.environ.get("LIBP2P_DEBUG"):
         logging.getLogger("libp2p").propagate = True
     logging.getLogger("libp2p.identity.identify.identify").addFilter(_DropSecioObservedAddrError())
+    logging.getLogger("libp2p.host.basic_host").addFilter(_DropUnsupportedProtocolError())
 
 
 _adopt_libp2p_logging()

@@ -99,9 +99,10 @@ PeerCallback = Callable[[Peer], Awaitable[None]]
 class PeerManager:
     """Runs the handshake for every connection and implements reqresp.PeerEvents."""
 
-    def __init__(self, host: P2PHost, chain: ChainView) -> None:
+    def __init__(self, host: P2PHost, chain: ChainView, restatus_interval: float | None = None) -> None:
         self.host = host
         self.chain = chain
+        self.restatus_interval = restatus_interval  # None: once per epoch
         self.peers: dict[ID, Peer] = {}
         self.banned: dict[ID, float] = {}  # peer -> monotonic time the ban ends
         # ("sent" | "received", peer, reason) for every Goodbye; outlives the Peer record.
@@ -232,7 +233,7 @@ class PeerManager:
     async def _restatus_loop(self) -> None:
         """Hello again with every active peer once per epoch: heads move on without one."""
         while True:
-            await trio.sleep(max(1.0, self.chain.seconds_per_epoch()))
+            await trio.sleep(max(0.5, self.restatus_interval or self.chain.seconds_per_epoch()))
             for peer in self.active_peers():
                 if self._nursery is not None:
                     self._nursery.start_soon(self._say_hello, peer)
@@ -262,7 +263,7 @@ class PeerManager:
 
     async def _judge(self, peer: Peer, hello: m.HelloMessage) -> None:
         peer.hello = hello
-        self._learn_naming(peer.peer_id, hello)
+        self.learn_naming(peer.peer_id, hello.head_root)
         self._pulse()
         reason = self.hello_verdict(hello)
         if reason is not None:
@@ -284,12 +285,12 @@ class PeerManager:
         for callback in self.on_status:
             await callback(peer)
 
-    def _learn_naming(self, peer_id: ID, hello: m.HelloMessage) -> None:
-        """Does the peer name blocks by signing_root (v0.8.3) or by hash_tree_root? Its head
-        root tells, when we know that block."""
-        ours = self.chain.block_name(hello.head_root)
-        if ours is not None:
-            self.dialects.of(peer_id).names_blocks_by_hash_tree_root = ours != hello.head_root
+    def learn_naming(self, peer_id: ID, root: bytes) -> None:
+        """Does the peer name blocks by signing_root (v0.8.3) or by hash_tree_root? A root
+        it sent (its Hello head) tells, once we know that block."""
+        ours = self.chain.block_name(root)
+        if ours is not None and root != b"\x00" * 32:
+            self.dialects.of(peer_id).names_blocks_by_hash_tree_root = ours != root
 
     # -- goodbye -----------------------------------------------------------------
 

@@ -40,6 +40,7 @@ class P2PConfig:
     clock_disparity: float = GOSSIP_CLOCK_DISPARITY
     dial_attempts: int = 4
     max_connections: int = 100
+    restatus_interval: float | None = None  # s between Hellos with each peer; None: one epoch
 
 
 class P2PService:
@@ -69,7 +70,7 @@ class P2PService:
         )
         # The node key lives in the datadir (created once, reused: a stable peer id).
         self.host = P2PHost.from_datadir(Path(datadir), host_config)
-        self.peer_manager = PeerManager(self.host, self.view)
+        self.peer_manager = PeerManager(self.host, self.view, self.config.restatus_interval)
         self.sync = SyncManager(self.host, self.peer_manager, self.view, batch_size=self.config.sync_batch_size)
         self.peer_manager.on_status.append(self.sync.on_peer_status)
         self.gossip = Gossip(

@@ -215,6 +215,8 @@ class SyncManager:
             outcome = await self._pipeline(peer_id, target, start)
             if outcome == "fork":
                 raise PeerFault("its blocks do not link to our finalized chain")
+        if head.named_by_peer:
+            self.peers.learn_naming(peer_id, head.root)  # we may know its head block now
         if self.chain.head()[1] < head.slot:
             # It did not take us to its advertised head (e.g. its head is on a fork we
             # rejected or it skipped); do not ask again until it advertises more.

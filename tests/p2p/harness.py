@@ -49,7 +49,8 @@ async def running_node(
         async def on_message(topic: str, data: bytes, origin: object) -> None:
             node.received.append((topic, data))
 
-        node.gossip = Gossip(host, chain.validate_gossip, on_message=on_message, on_invalid=peers.on_invalid_gossip)
+        node.gossip = Gossip(host, chain.validate_gossip, on_message=on_message, on_invalid=peers.on_invalid_gossip,
+                             dialects=peers.dialects)
     async with trio.open_nursery() as nursery:
         async with host.run():
             await nursery.start(peers.run)
