@@ -52,8 +52,8 @@ class Replayer:
             root = self.queue.popleft()
             try:
                 await self._replay(root)
-            except (ApiFailure, OSError, ValueError) as e:
-                log.debug("replay of %s skipped: %s", root, e)
+            except Exception as e:  # noqa: BLE001 - nodes going away must not stop the replay
+                log.debug("replay of %s skipped: %s: %s", root, type(e).__name__, e)
 
     async def _any(self, fn: Any, names: Optional[list[str]] = None) -> Any:
         last: Exception = ApiFailure(0, "no node online")

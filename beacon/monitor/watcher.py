@@ -69,6 +69,13 @@ class ApiFailure(Exception):
         self.status = status
 
 
+def _leaf(e: BaseException) -> BaseException:
+    """The first real exception inside (nested) exception groups from trio nurseries."""
+    while isinstance(e, BaseExceptionGroup) and e.exceptions:
+        e = e.exceptions[0]
+    return e
+
+
 def _message(r: httpx.Response) -> str:
     try:
         return str(r.json().get("message", ""))[:200]
@@ -96,9 +103,12 @@ class Watcher:
                     await self._events()
                     nursery.cancel_scope.cancel()
                 raise ApiFailure(0, "event stream ended")
-            except (httpx.HTTPError, OSError, ApiFailure, ValueError, KeyError) as e:
+            except Exception as group:  # noqa: BLE001 - a watcher never dies; the node is marked offline
+                e = _leaf(group)
                 text = str(e) or type(e).__name__
-                if self.model.nodes[self.name].online:
+                if not isinstance(e, (httpx.HTTPError, OSError, ApiFailure, ValueError, KeyError)):
+                    log.warning("%s: unexpected %s while watching", self.name, type(e).__name__, exc_info=e)
+                elif self.model.nodes[self.name].online:
                     log.info("%s (%s): %s", self.name, self.api.url, text)
                 self.model.set_node(self.name, online=False, error=text[:200])
             await trio.sleep(RETRY)

@@ -43,6 +43,8 @@ const tree = cytoscape({
   ],
 });
 
+window.monitorTree = tree;
+
 const peerGraph = cytoscape({
   container: document.getElementById("peers"),
   boxSelectionEnabled: false, userZoomingEnabled: true, maxZoom: 1.2,
@@ -138,6 +140,7 @@ function follow() {
 document.getElementById("fit").onclick = () => {
   document.getElementById("follow").checked = false;
   tree.fit(tree.nodes(".block"), 30);
+  if (tree.zoom() > 1) tree.zoom({level: 1, renderedPosition: {x: tree.width() / 2, y: tree.height() / 2}});
 };
 tree.on("tap", "node.block", (evt) => selectBlock(evt.target.id()));
 
