@@ -257,20 +257,25 @@ class Model:
                                head=head, states=states)
 
     def update_disagreement(self) -> None:
+        """Nodes disagree when their heads are on different branches. A head that is an
+        ancestor of another node's head is only behind (a block still propagating)."""
         heads = {n.name: n.head_root for n in self.nodes.values() if n.online and n.head_root}
         distinct = set(heads.values())
         doc: Optional[dict[str, Any]] = None
         if len(distinct) > 1 and all(h in self.blocks for h in distinct):
-            roots = list(distinct)
-            base: Optional[str] = roots[0]
-            for r in roots[1:]:
-                base = self.common_ancestor(base, r) if base else None
-            groups: dict[str, list[str]] = {}
-            for name, h in heads.items():
-                groups.setdefault(h, []).append(name)
-            since = self.blocks[base].slot + 1 if base else None
-            doc = {"since_slot": since, "groups": [{"head": h, "slot": self.blocks[h].slot, "nodes": sorted(ns)}
-                                                   for h, ns in sorted(groups.items(), key=lambda kv: -len(kv[1]))]}
+            tips = [h for h in distinct if not any(o != h and self.is_ancestor(h, o) for o in distinct)]
+            if len(tips) > 1:
+                base: Optional[str] = tips[0]
+                for r in tips[1:]:
+                    base = self.common_ancestor(base, r) if base else None
+                groups: dict[str, list[str]] = {}
+                for name, h in heads.items():
+                    tip = h if h in tips else next(t for t in tips if self.is_ancestor(h, t))
+                    groups.setdefault(tip, []).append(name)
+                since = self.blocks[base].slot + 1 if base else None
+                doc = {"since_slot": since,
+                       "groups": [{"head": h, "slot": self.blocks[h].slot, "nodes": sorted(ns)}
+                                  for h, ns in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))]}
         if doc != self.disagreement:
             self.disagreement = doc
             self.emit({"type": "summary", **self.summary()})

@@ -108,7 +108,7 @@ def test_monitor_page_shows_growth_fork_reorg_and_attestations(testnet):
                      "first blocks")
         wait_js(d, f"return window.monitorTree.nodes('.block').length > {n0}", 20, "a new block drawn")
         # 3. The induced fork: two branches (a second lane) and the nodes disagree.
-        wait_js(d, "return window.monitor.summary && window.monitor.summary.lanes >= 2"
+        wait_js(d, "return window.monitor.lanes >= 2 && window.monitor.summary"
                    " && window.monitor.summary.disagreement", 40, "two branches")
         lanes = d.execute_script("return [...new Set([...window.monitor.blocks.values()].map(b => b.lane))]")
         assert len(lanes) >= 2

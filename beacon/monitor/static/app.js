@@ -10,7 +10,7 @@ const state = {
   nodes: new Map(),              // name -> node doc
   heads: new Map(),              // root -> [node names] whose head it is
   checkpoints: {justified: new Set(), finalized: new Set()},
-  spe: 8, maxSlot: 0, seq: 0, alerts: 0, reorgs: 0,
+  spe: 8, maxSlot: 0, seq: 0, alerts: 0, reorgs: 0, lanes: 0, orphaned: 0,
   participation: new Map(), selected: null,
 };
 window.monitor = state;
@@ -110,13 +110,21 @@ function addBlocks(list) {
   for (const b of list) {
     if (state.blocks.has(b.root)) continue;
     state.blocks.set(b.root, b);
+    state.lanes = Math.max(state.lanes, b.lane + 1);
+    if (b.orphaned) state.orphaned += 1;
     els = els.concat(blockElements(b));
     if (b.slot > top) top = b.slot;
   }
   els = els.concat(slotMarks(top));
   state.maxSlot = Math.max(state.maxSlot, top);
   if (els.length) tree.add(els);
+  renderCounts();
   follow();
+}
+
+function renderCounts() {
+  document.getElementById("counts").textContent =
+    `${state.blocks.size} blocks, ${state.lanes} branch row(s), ${state.orphaned} orphaned`;
 }
 
 function addMissed(slots, lane) {
@@ -207,8 +215,6 @@ function renderSummary(s) {
     box.className = "agree";
     box.textContent = `All ${online.length} online node(s) agree on head ${short(h)}.`;
   }
-  document.getElementById("counts").textContent =
-    `${s.blocks} blocks, ${s.lanes} branch row(s), ${s.orphaned} orphaned`;
   state.summary = s;
 }
 
@@ -339,6 +345,7 @@ function apply(msg) {
       tree.elements().remove();
       state.blocks.clear(); state.nodes.clear(); state.heads.clear(); state.participation.clear();
       state.maxSlot = 0; state.spe = msg.spe || 8; state.alerts = 0; state.reorgs = 0;
+      state.lanes = 0; state.orphaned = 0;
       document.getElementById("alerts").innerHTML = "";
       tree.batch(() => {
         addBlocks(msg.blocks);
@@ -356,12 +363,14 @@ function apply(msg) {
     case "mark":
       tree.batch(() => msg.roots.forEach((r) => {
         const b = state.blocks.get(r);
-        if (!b) return;
+        if (!b || b.orphaned === msg.orphaned) return;
         b.orphaned = msg.orphaned;
+        state.orphaned += msg.orphaned ? 1 : -1;
         refreshBlock(r);
         const e = tree.getElementById("e" + r);
         if (msg.orphaned) e.addClass("orphaned"); else e.removeClass("orphaned");
       }));
+      renderCounts();
       break;
     case "replay": {
       const b = state.blocks.get(msg.root);
