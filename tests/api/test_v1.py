@@ -225,3 +225,42 @@ def test_event_stream(running):
     assert is_uint(fin["epoch"]) and int(fin["epoch"]) >= 1 and is_root(fin["block"]) and is_root(fin["state"])
     # The head event's state root is the node's state for that block.
     assert "chain_reorg" not in ev  # one node, one branch: no reorg
+
+
+def test_event_stream_subscriber_limit(running):
+    """At most 64 streams at once; the 65th is refused with 503, and closing one frees a place."""
+    def open_stream() -> tuple[socket.socket, bytes]:
+        s = socket.create_connection(("127.0.0.1", running.http_port), timeout=10)
+        s.sendall(b"GET /eth/v1/events?topics=head HTTP/1.0\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+        return s, head
+
+    streams = []
+    try:
+        for _ in range(64):
+            s, head = open_stream()
+            streams.append(s)
+            assert head.startswith(b"HTTP/1.1 200") or head.startswith(b"HTTP/1.0 200"), head[:60]
+        s, head = open_stream()
+        streams.append(s)
+        assert b" 503" in head.split(b"\r\n", 1)[0] and b"too many event subscribers" in head + s.recv(4096)
+        # The node is not held by them: it still answers and its head moves on.
+        slot = int(data(running, "/eth/v1/node/syncing")["head_slot"])
+        time.sleep(2.2)
+        assert int(data(running, "/eth/v1/node/syncing")["head_slot"]) > slot
+    finally:
+        for s in streams:
+            s.close()
+    deadline = time.monotonic() + 10
+    while True:  # the server notices the closed streams at their next write (a head event)
+        s, head = open_stream()
+        s.close()
+        if b" 200" in head.split(b"\r\n", 1)[0] or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert b" 200" in head.split(b"\r\n", 1)[0], head[:80]

@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -31,6 +33,30 @@ webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not in
 if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
     pytest.skip("Debian's chromium and chromium-driver are not installed (.ci/run installs them)",
                 allow_module_level=True)
+
+
+def collect_reorg(port: int, out: list, timeout: float = 60) -> None:
+    """The first chain_reorg event of the node at `port` (connecting as soon as it listens)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not out:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(b"GET /eth/v1/events?topics=chain_reorg HTTP/1.0\r\n\r\n")
+                buf = b""
+                while time.monotonic() < deadline:
+                    try:
+                        chunk = s.recv(65536)
+                    except TimeoutError:
+                        continue
+                    if not chunk:
+                        break
+                    buf += chunk
+                    for frame in buf.split(b"\n\n"):
+                        if frame.startswith(b"event: chain_reorg\ndata: "):
+                            out.append(json.loads(frame.split(b"data: ", 1)[1]))
+                            return
+        except OSError:
+            time.sleep(0.1)
 
 
 def browser(tmp: Path):
@@ -143,13 +169,22 @@ def test_monitor_page_shows_growth_fork_reorg_and_attestations(testnet):
         if target := os.environ.get("PYBEACON_MONITOR_SCREENSHOT"):
             shutil.copy(tmp / "monitor-fork.png", target)
         # 5. Resolution: B restarts with A as its static peer and reorgs onto A's heavier branch.
+        b_old_head = d.execute_script("return window.monitor.nodes.get('B').head_root")
         b.stop()
         b.args += ["--peer", a.multiaddr()]
         b.start()
+        # B's own event stream reports the reorg as chain_reorg (the API opens before p2p syncs).
+        reorg_events: list[dict] = []
+        listener = threading.Thread(target=collect_reorg, args=(b.http_port, reorg_events), daemon=True)
+        listener.start()
         wait_js(d, "return window.monitor.reorgs >= 1", 60, "a reorg alert")
         wait_js(d, "return window.monitor.summary && !window.monitor.summary.disagreement"
                    " && window.monitorTree.nodes('.block.orphaned').length > 0", 40, "agreement with orphaned blocks")
         wait_js(d, "return window.monitor.peerEdges >= 1", 20, "the A-B edge in the peer graph")
+        listener.join(30)
+        assert reorg_events, "no chain_reorg event from B's /eth/v1/events"
+        ev = reorg_events[0]
+        assert ev["old_head_block"] == b_old_head and int(ev["depth"]) >= 1 and ev["new_head_block"].startswith("0x")
         alerts = d.find_element(By.ID, "alerts").text
         assert "B: reorg at slot" in alerts, alerts
         assert "different state roots" not in alerts and "monitor replay differs" not in alerts, alerts
