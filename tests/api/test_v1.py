@@ -45,6 +45,11 @@ def is_uint(x) -> bool:
     return isinstance(x, str) and x.isdigit()
 
 
+def block_slots(a, upto: int = 10) -> list[int]:
+    """Slots 1..upto that have a canonical block (a starved node may miss some)."""
+    return [s for s in range(1, upto + 1) if req(a, f"/eth/v1/beacon/blocks/{s}/root")[0] == 200]
+
+
 def test_node_endpoints(running):
     ident = data(running, "/eth/v1/node/identity")
     assert set(ident) >= {"peer_id", "enr", "p2p_addresses", "discovery_addresses", "metadata"}
@@ -78,29 +83,35 @@ def test_block_ids_agree(running):
     assert data(running, "/eth/v1/beacon/blocks/finalized/root")["root"] == running.get("/node/status")["finalized"]["root"] \
         or running.get("/node/status")["finalized"]["epoch"] == 0
     assert is_root(data(running, "/eth/v1/beacon/blocks/justified/root")["root"])
-    # A parent link: every slot has a block here (one node holds every validator).
-    b5 = data(running, "/eth/v1/beacon/blocks/5")
+    # A parent link: a block's parent is the canonical block of the slot before it that has one.
+    slots = block_slots(running)
+    assert len(slots) >= 5, slots
+    prev, s5 = slots[2], slots[3]
+    b5 = data(running, f"/eth/v1/beacon/blocks/{s5}")
     assert set(b5) == {"message", "signature"}
-    assert set(b5["message"]) == {"slot", "parent_root", "state_root", "body"} and b5["message"]["slot"] == "5"
-    assert b5["message"]["parent_root"] == data(running, "/eth/v1/beacon/blocks/4/root")["root"]
+    assert set(b5["message"]) == {"slot", "parent_root", "state_root", "body"} and b5["message"]["slot"] == str(s5)
+    assert b5["message"]["parent_root"] == data(running, f"/eth/v1/beacon/blocks/{prev}/root")["root"]
     body = b5["message"]["body"]
     assert set(body) >= {"randao_reveal", "eth1_data", "graffiti", "proposer_slashings", "attester_slashings",
                          "attestations", "deposits", "voluntary_exits", "transfers"}
-    att = body["attestations"][0]
+    with_atts = next(data(running, f"/eth/v1/beacon/blocks/{s}")["message"]["body"]["attestations"]
+                     for s in slots[1:] if data(running, f"/eth/v1/beacon/blocks/{s}")["message"]["body"]["attestations"])
+    att = with_atts[0]
     assert att["aggregation_bits"].startswith("0x") and is_uint(att["data"]["target"]["epoch"])
     # headers?slot= and ?parent_root= find the same block
-    assert [h["root"] for h in data(running, "/eth/v1/beacon/headers?slot=5")] == [
-        data(running, "/eth/v1/beacon/blocks/5/root")["root"]]
+    assert [h["root"] for h in data(running, f"/eth/v1/beacon/headers?slot={s5}")] == [
+        data(running, f"/eth/v1/beacon/blocks/{s5}/root")["root"]]
     kids = data(running, f"/eth/v1/beacon/headers?parent_root={b5['message']['parent_root']}")
-    assert [h["header"]["message"]["slot"] for h in kids] == ["5"]
+    assert [h["header"]["message"]["slot"] for h in kids] == [str(s5)]
 
 
 def test_block_ssz_round_trip(running):
-    root = data(running, "/eth/v1/beacon/blocks/6/root")["root"]
+    slot = block_slots(running)[-1]
+    root = data(running, f"/eth/v1/beacon/blocks/{slot}/root")["root"]
     status, ctype, raw = req(running, f"/eth/v1/beacon/blocks/{root}", accept="application/octet-stream")
     assert status == 200 and ctype == "application/octet-stream"
     block = TYPES.BeaconBlock.deserialize(raw)
-    assert "0x" + block.signing_root().hex() == root and block.slot == 6
+    assert "0x" + block.signing_root().hex() == root and block.slot == slot
     as_json = data(running, f"/eth/v1/beacon/blocks/{root}")
     assert as_json["message"]["state_root"] == "0x" + bytes(block.state_root).hex()
     assert as_json["signature"] == "0x" + bytes(block.signature).hex()
@@ -114,8 +125,9 @@ def test_states(running):
     for sid in ("head", "genesis", "finalized", "justified", "3"):
         assert is_root(data(running, f"/eth/v1/beacon/states/{sid}/root")["root"]), sid
     # A block's post-state root, asked by slot and by its own root, is the block's state_root.
-    b7 = data(running, "/eth/v1/beacon/headers/7")["header"]["message"]
-    assert data(running, "/eth/v1/beacon/states/7/root")["root"] == b7["state_root"]
+    s7 = block_slots(running)[-1]
+    b7 = data(running, f"/eth/v1/beacon/headers/{s7}")["header"]["message"]
+    assert data(running, f"/eth/v1/beacon/states/{s7}/root")["root"] == b7["state_root"]
     assert data(running, f"/eth/v1/beacon/states/{b7['state_root']}/root")["root"] == b7["state_root"]
     fc = data(running, "/eth/v1/beacon/states/head/finality_checkpoints")
     assert set(fc) == {"previous_justified", "current_justified", "finalized"}
