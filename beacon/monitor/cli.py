@@ -97,9 +97,16 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         trio.run(main)
-    except OSError as e:
-        print(f"pybeacon monitor: cannot serve on {args.host}:{args.port}: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except BaseException as e:  # noqa: BLE001 - nursery errors arrive as exception groups
+        leaf = e
+        while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
+            leaf = leaf.exceptions[0]
+        if isinstance(leaf, KeyboardInterrupt):
+            return 130
+        if isinstance(leaf, OSError):
+            print(f"pybeacon monitor: cannot serve on {args.host}:{args.port}: {leaf.strerror or leaf}", file=sys.stderr)
+            return 2
+        raise
     return 0
