@@ -23,15 +23,16 @@ log = logging.getLogger("beacon.monitor")
 
 
 def parse_targets(values: list[str]) -> list[tuple[str, str]]:
+    """[(name, url)]; a url "metrics:http://..." is a node read through its interop metrics."""
     out: list[tuple[str, str]] = []
     for v in values:
         name, sep, url = v.partition("=")
         if not sep:
             name, url = "", v
-        parts = urlsplit(url)
+        parts = urlsplit(url.removeprefix("metrics:"))
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{v!r} is not a node API URL (like http://127.0.0.1:5052 or NAME=http://...)")
-        name = name or parts.netloc
+        name = name or parts.netloc + ("/metrics" if url.startswith("metrics:") else "")
         if any(n == name for n, _ in out):
             raise ValueError(f"two nodes are named {name!r}; give each a distinct NAME=URL")
         out.append((name, url.rstrip("/")))
@@ -39,7 +40,9 @@ def parse_targets(values: list[str]) -> list[tuple[str, str]]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("urls", nargs="+", metavar="URL", help="a node's API, http://HOST:PORT (or NAME=URL)")
+    parser.add_argument("urls", nargs="+", metavar="URL",
+                        help="a node's API, http://HOST:PORT (or NAME=URL); metrics:http://HOST:PORT/metrics reads "
+                             "a node without the API (another client) through its interop metrics")
     parser.add_argument("--host", default="127.0.0.1", help="address to serve the page on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8090, help="port of the page (default 8090; 0: any free port)")
     parser.add_argument("--no-replay", action="store_true",
@@ -53,17 +56,20 @@ async def serve_monitor(targets: list[tuple[str, str]], host: str, port: int, re
     from beacon.api.server import serve
     from beacon.monitor.replay import Replayer
     from beacon.monitor.server import MonitorServer
-    from beacon.monitor.watcher import NodeApi, Watcher
+    from beacon.monitor.watcher import MetricsWatcher, NodeApi, Watcher
 
     model = Model(targets, slots_per_epoch)
     limits = httpx.Limits(max_connections=8 * len(targets) + 8, max_keepalive_connections=4 * len(targets))
     async with httpx.AsyncClient(limits=limits) as client:
-        apis = {name: NodeApi(client, url) for name, url in targets}
-        replayer = Replayer(model, apis) if replay else None
+        apis = {name: NodeApi(client, url) for name, url in targets if not url.startswith("metrics:")}
+        replayer = Replayer(model, apis) if replay and apis else None
         server = MonitorServer(model, apis)
         async with trio.open_nursery() as nursery:
             bound = await nursery.start(serve, server.app(), host, port, "monitor")
-            for name, _url in targets:
+            for name, url in targets:
+                if url.startswith("metrics:"):
+                    nursery.start_soon(MetricsWatcher(model, name, client, url.removeprefix("metrics:")).run)
+                    continue
                 on_block = replayer.submit if replayer else None
                 nursery.start_soon(Watcher(model, name, apis[name], on_block).run)
             if replayer:

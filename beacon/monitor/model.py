@@ -54,13 +54,16 @@ class NodeRec:
     finalized: Optional[tuple[int, str]] = None
     peers: list[str] = field(default_factory=list)
     reorgs: int = 0
+    source: str = "api"  # "api": the Beacon API; "metrics": only the interop Prometheus gauges
+    peer_count: Optional[int] = None  # from libp2p_peers when the peer ids are unknown
 
     def doc(self) -> dict[str, Any]:
         cp = lambda c: None if c is None else {"epoch": c[0], "root": c[1]}  # noqa: E731
         return {"type": "node", "name": self.name, "url": self.url, "online": self.online, "error": self.error,
                 "peer_id": self.peer_id, "version": self.version, "head_root": self.head_root,
                 "head_slot": self.head_slot, "head_state": self.head_state, "justified": cp(self.justified),
-                "finalized": cp(self.finalized), "peers": self.peers, "reorgs": self.reorgs}
+                "finalized": cp(self.finalized), "peers": self.peers, "reorgs": self.reorgs,
+                "source": self.source, "peer_count": self.peer_count}
 
 
 class Model:
@@ -68,7 +71,7 @@ class Model:
                  clock: Callable[[], float] = time.time) -> None:
         self.nodes = {name: NodeRec(name, url) for name, url in names_urls}
         self.blocks: dict[str, BlockRec] = {}
-        self.first_child: dict[str, str] = {}
+        self.kids: dict[str, list[str]] = {}  # parent root -> child roots
         self.lanes = 0
         self.spe = slots_per_epoch
         self.clock = clock
@@ -81,6 +84,9 @@ class Model:
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self.disagreement: Optional[dict[str, Any]] = None
         self._alerted: set[Any] = set()
+        # The interop metrics give a root as the int64 of its last 8 bytes, printed as a float
+        # (53 bits kept): the same float finds the block.
+        self.by_gauge: dict[float, str] = {}
 
     # --- deltas ----------------------------------------------------------------------------
     def emit(self, doc: dict[str, Any]) -> None:
@@ -125,7 +131,9 @@ class Model:
             rec.seen_by.add(seen_by)
         if parent_rec is not None:
             parent_rec.children += 1
+            self.kids.setdefault(parent_rec.root, []).append(root)
         self.blocks[root] = rec
+        self.by_gauge[float(root_gauge(root))] = root
         self.emit(rec.doc())
         if parent_rec is not None and slot > parent_rec.slot + 1:
             for s in range(parent_rec.slot + 1, slot):
@@ -205,10 +213,19 @@ class Model:
             depth = reorg_depth if reorg_depth else len(abandoned)
             node.reorgs += 1
             still_held = {n.head_root for n in self.nodes.values() if n.head_root}
+            # The abandoned path, and whatever grew on top of it that the node had not made its
+            # head yet, are orphaned if no node's head still builds on them.
+            todo = list(abandoned)
+            seen_here: set[str] = set()
             marked = []
-            for a in abandoned:
-                # Orphaned only if no node's head still builds on it.
-                if not any(h in self.blocks and self.is_ancestor(a, h) for h in still_held):
+            while todo:
+                a = todo.pop()
+                if a in seen_here:
+                    continue
+                seen_here.add(a)
+                todo.extend(self.kids.get(a, ()))
+                if not self.blocks[a].orphaned and \
+                        not any(h in self.blocks and self.is_ancestor(a, h) for h in still_held):
                     self.blocks[a].orphaned = True
                     marked.append(a)
             if marked:
@@ -320,6 +337,11 @@ class Model:
         self.emit({"type": "replay", "root": root, "replay": verdict, "proposer": proposer})
         if verdict.startswith(("differs", "refused")):
             self.alert("replay", f"block 0x{root[2:10]} at slot {rec.slot}: monitor replay {verdict}", root=root)
+
+
+def root_gauge(root: str) -> int:
+    """A root as the interop metrics show it: the signed little-endian int64 of its last 8 bytes."""
+    return int.from_bytes(bytes.fromhex(root[-16:]), "little", signed=True)
 
 
 def bitlist_bits(hex_ssz: str) -> list[bool]:

@@ -195,3 +195,67 @@ class Watcher:
                 active = await self.api.data("/eth/v1/beacon/states/head/validators?status=active")
                 self.model.set_active_validators(len(active))
                 self._last_epoch_counted = epoch
+
+
+# The interop gauges (eth2.0-metrics, 2019) every client of the time served.
+_GAUGES = ("beacon_head_slot", "beacon_head_root", "beacon_current_justified_epoch",
+           "beacon_current_justified_root", "beacon_finalized_epoch", "beacon_finalized_root", "libp2p_peers")
+
+
+def parse_gauges(text: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, _, rest = line.partition(" ")
+        if name in _GAUGES:
+            try:
+                out[name] = float(rest.split()[0])
+            except (ValueError, IndexError):
+                continue
+    return out
+
+
+class MetricsWatcher:
+    """A node without the Beacon API (another 2019 client), read through its interop metrics:
+    head slot, and head/justified/finalized roots, which are only the int64 of a root's last
+    8 bytes (as a float): they are placed on the tree when a watched node has that block."""
+
+    def __init__(self, model: Model, name: str, client: httpx.AsyncClient, url: str) -> None:
+        self.model = model
+        self.name = name
+        self.client = client
+        self.url = url
+        model.nodes[name].source = "metrics"
+
+    async def run(self) -> None:
+        while True:
+            try:
+                r = await self.client.get(self.url, timeout=TIMEOUT)
+                if r.status_code != 200:
+                    raise ApiFailure(r.status_code, "metrics refused")
+                g = parse_gauges(r.text)
+                if "beacon_head_slot" not in g:
+                    raise ApiFailure(200, "no beacon_head_slot in the metrics")
+                self._apply(g)
+            except Exception as group:  # noqa: BLE001 - the watcher never dies
+                e = _leaf(group)
+                self.model.set_node(self.name, online=False, error=(str(e) or type(e).__name__)[:200])
+            await trio.sleep(POLL / 2)
+
+    def _root(self, g: dict[str, float], name: str) -> Optional[str]:
+        return self.model.by_gauge.get(g[name]) if name in g else None
+
+    def _apply(self, g: dict[str, float]) -> None:
+        m = self.model
+        m.set_node(self.name, online=True, error="", peer_count=int(g.get("libp2p_peers", 0)))
+        head = self._root(g, "beacon_head_root")
+        slot = int(g["beacon_head_slot"])
+        if head is not None:
+            m.set_head(self.name, head, slot, None)
+        else:
+            m.set_node(self.name, head_slot=slot, head_root=None)
+        just, fin = self._root(g, "beacon_current_justified_root"), self._root(g, "beacon_finalized_root")
+        m.set_node(self.name,
+                   justified=(int(g.get("beacon_current_justified_epoch", 0)), just) if just else None,
+                   finalized=(int(g.get("beacon_finalized_epoch", 0)), fin) if fin else None)

@@ -178,11 +178,15 @@ def _monitored(base: type, port: int) -> type:
 
         def prepare(self) -> None:
             super().prepare()
+            # pybeacon nodes through the Beacon API; other clients through their interop metrics
+            # (as the harness reads them); nodes read through their logs only are left out.
             targets = [f"{rt.node.id}=http://{rt.ip}:{rt.http_port}" for rt in self.nodes.values()
                        if rt.client.watch == "status"]
-            others = [rt.node.id for rt in self.nodes.values() if rt.client.watch != "status"]
+            targets += [f"{rt.node.id}=metrics:http://{rt.ip}:{rt.metrics_port}{rt.client.metrics_path}"
+                        for rt in self.nodes.values() if rt.client.watch == "metrics"]
+            others = [rt.node.id for rt in self.nodes.values() if rt.client.watch not in ("status", "metrics")]
             if not targets:
-                self.problem("--monitor: no node serves the Beacon API (only pybeacon nodes are watched)")
+                self.problem("--monitor: no node serves the Beacon API or metrics")
                 return
             log = open(self.out / "logs" / "monitor.log", "wb")
             self.monitor_proc = subprocess.Popen(

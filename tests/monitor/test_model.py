@@ -2,7 +2,9 @@
 (forks, not propagation lag), the state-root check, participation from attestation bits."""
 from __future__ import annotations
 
+from beacon.api.metrics import root_gauge_value
 from beacon.monitor.model import Model, bitlist_bits
+from beacon.monitor.watcher import parse_gauges
 
 
 def r(n: int) -> str:
@@ -78,3 +80,30 @@ def test_participation_counts_each_validator_once():
     m.add_attestations([att(1, 0, "0x07"), att(1, 0, "0x05"), att(1, 1, "0x0e")])
     p = {e["epoch"]: e for e in m.participation()}
     assert p[1]["attested"] == 4 and p[1]["rate"] == 4 / 16  # (0,0) (0,1) (1,1) (1,2)
+
+
+def test_metrics_roots_find_their_blocks():
+    """A root gauge (int64 of the last 8 bytes, printed as a float) finds the block it names."""
+    m = Model([("A", "http://a")])
+    root = "0x" + "11" * 24 + "f0debc9a78563412"  # last 8 bytes: a negative int64 beyond 2**53
+    m.add_block(root, 0, None, r(1))
+    gauge = root_gauge_value(bytes.fromhex(root[2:]))
+    text = f"# TYPE beacon_head_root gauge\nbeacon_head_root {float(gauge)!r}\nbeacon_head_slot 7.0\nother 1\n"
+    g = parse_gauges(text)
+    assert g["beacon_head_slot"] == 7.0 and "other" not in g
+    assert m.by_gauge[g["beacon_head_root"]] == root
+
+
+def test_reorg_orphans_blocks_built_past_the_old_head():
+    """Blocks on the abandoned branch beyond the head the monitor last saw go with the branch."""
+    m = Model([("A", "http://a"), ("B", "http://b")])
+    m.add_block(r(0), 0, None, r(1000))
+    chain(m, 0, [(1, 1), (2, 2)])
+    chain(m, 0, [(11, 1), (12, 2), (13, 3)])
+    for n in ("A", "B"):
+        m.set_node(n, online=True)
+    m.set_head("A", r(2), 2, None)
+    m.set_head("B", r(12), 2, None)
+    m.set_head("B", r(2), 2, None)
+    assert all(m.blocks[r(i)].orphaned for i in (11, 12, 13))
+    assert not any(m.blocks[r(i)].orphaned for i in (0, 1, 2))

@@ -93,8 +93,10 @@ def testnet(tmp_path):
     b = node(tmp_path, "b", *common, "--validators", "12:4").start()
     (mport,) = free_ports(1)
     mlog = open(tmp_path / "monitor.log", "wb")
+    # C is node A again, read only through its interop metrics, as another 2019 client would be.
     mon = subprocess.Popen([sys.executable, "-m", "beacon.cli", "monitor", f"A=http://127.0.0.1:{a.http_port}",
-                            f"B=http://127.0.0.1:{b.http_port}", "--port", str(mport)],
+                            f"B=http://127.0.0.1:{b.http_port}",
+                            f"C=metrics:http://127.0.0.1:{a.metrics_port}/metrics", "--port", str(mport)],
                            stdout=mlog, stderr=subprocess.STDOUT, env=env(), cwd=REPO, start_new_session=True)
     mlog.close()
     try:
@@ -127,12 +129,16 @@ def test_monitor_page_shows_growth_fork_reorg_and_attestations(testnet):
         d.get(url)
         # 1. The page loads and goes live with both nodes.
         wait_js(d, "return document.getElementById('conn').textContent === 'live'"
-                   " && window.monitor.nodes.size === 2", 20, "live connection")
+                   " && window.monitor.nodes.size === 3", 20, "live connection")
         assert d.find_element(By.ID, "tree").size["height"] > 200
         # 2. The tree grows when a block is imported.
         n0 = wait_js(d, "return window.monitor.blocks.size >= 2 && window.monitorTree.nodes('.block').length", 40,
                      "first blocks")
         wait_js(d, f"return window.monitorTree.nodes('.block').length > {n0}", 20, "a new block drawn")
+        # The metrics-only view of A is placed on A's head (matched by the root's int64 gauge).
+        wait_js(d, "const c = window.monitor.nodes.get('C'); return c && c.online && c.head_root &&"
+                   " window.monitor.blocks.has(c.head_root) && window.monitor.blocks.get(c.head_root).lane ==="
+                   " window.monitor.blocks.get(window.monitor.nodes.get('A').head_root).lane", 20, "C on A's branch")
         # 3. The induced fork: two branches (a second lane) and the nodes disagree.
         wait_js(d, "return window.monitor.lanes >= 2 && window.monitor.summary"
                    " && window.monitor.summary.disagreement", 40, "two branches")

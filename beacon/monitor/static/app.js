@@ -196,11 +196,11 @@ function renderNodes() {
     const split = n.head_root && byHead.has(n.head_root) && byHead.get(n.head_root).size > 1;
     const sr = n.head_state ? `<span class="${split ? "bad" : "ok"}">${short(n.head_state)} ${split ? "\u2717 differs" : "\u2713"}</span>` : "-";
     rows.push(`<tr class="${n.online ? "online" : "offline"}" data-node="${esc(n.name)}" title="${esc(n.url)} ${esc(n.version || "")} ${esc(n.error || "")}">
-      <td>${esc(n.name)}${n.online ? "" : " (offline)"}</td>
+      <td>${esc(n.name)}${n.source === "metrics" ? " <small>(metrics)</small>" : ""}${n.online ? "" : " (offline)"}</td>
       <td class="mono">${n.head_slot ?? "-"} ${short(n.head_root)}</td><td class="mono">${sr}</td>
       <td class="mono">${n.justified ? n.justified.epoch + " " + short(n.justified.root) : "-"}</td>
       <td class="mono">${n.finalized ? n.finalized.epoch + " " + short(n.finalized.root) : "-"}</td>
-      <td>${(n.peers || []).length}</td><td>${n.reorgs}</td></tr>`);
+      <td>${n.source === "metrics" ? (n.peer_count ?? "-") : (n.peers || []).length}</td><td>${n.reorgs}</td></tr>`);
   }
   document.querySelector("#nodes tbody").innerHTML = rows.join("");
 }
