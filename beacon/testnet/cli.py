@@ -195,11 +195,13 @@ def _monitored(base: type, port: int) -> type:
                 stdout=log, stderr=subprocess.STDOUT, env=child_env(), start_new_session=True)
             log.close()
             self.note(f"monitor: http://127.0.0.1:{port}/ watching {', '.join(t.split('=')[0] for t in targets)}"
-                      + (f" (not {', '.join(others)}: no Beacon API)" if others else ""))
+                      + (f" (not {', '.join(others)}: read through logs only)" if others else ""))
 
         def cleanup(self) -> None:
             proc = self.monitor_proc
-            if proc is not None and proc.poll() is None:
+            if proc is not None and proc.poll() is not None:
+                self.problem(f"the monitor exited early (status {proc.returncode}): see logs/monitor.log")
+            elif proc is not None:
                 proc.terminate()
                 try:
                     proc.wait(5)
