@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat setup.py | sha256sum | cut -c1-12)
 # pytest-xdist workers; the 2-core CI machine does best with one per core.
 JOBS   ?= auto
 
-.PHONY: venv vectors test run bench clean spectest-mainnet
+.PHONY: venv vendor vectors test run bench clean spectest-mainnet
 
 $(STAMP): setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,7 +14,18 @@ $(STAMP): setup.py
 	$(PY) -m pip install -q -e '.[test]'
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
-venv: $(STAMP)
+venv: $(STAMP) vendor
+
+# The monitor page draws with cytoscape.js, installed from the npm registry (a registry
+# package, pinned) and served by `pybeacon monitor` as a static file; not committed.
+CYTOSCAPE_VERSION := 3.35.0
+VENDOR_JS := beacon/monitor/static/vendor/cytoscape.min.js
+vendor: $(VENDOR_JS)
+$(VENDOR_JS):
+	@mkdir -p build/npm $(dir $(VENDOR_JS))
+	cd build/npm && npm pack --silent cytoscape@$(CYTOSCAPE_VERSION) >/dev/null
+	tar -xzf build/npm/cytoscape-$(CYTOSCAPE_VERSION).tgz -C build/npm package/dist/cytoscape.min.js
+	cp build/npm/package/dist/cytoscape.min.js $@
 
 # The official v0.8.3 vectors (general + minimal), downloaded once into the user cache.
 vectors: venv

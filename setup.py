@@ -6,7 +6,9 @@ setup(
     description="A Python Ethereum 2.0 phase-0 beacon chain client (spec v0.8.2) for the 2019 interop",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["beacon", "beacon.*", "genesis", "genesis.*", "spectests", "spectests.*"]),
-    package_data={"beacon.config": ["presets/*.yaml"]},
+    package_data={"beacon.config": ["presets/*.yaml"],
+                  # the monitor page; static/vendor/ is filled from npm by `make vendor`
+                  "beacon.monitor": ["static/*.html", "static/*.js", "static/*.css", "static/vendor/*.js"]},
     install_requires=[
         "trio>=0.22,<0.40",
         "libp2p>=0.8.1,<0.9",
@@ -18,11 +20,19 @@ setup(
         "PyYAML>=6,<7",
         "numpy>=1.26,<3",
         "prometheus_client>=0.20,<1",
+        # The HTTP API: Starlette (routing, SSE streaming) on Hypercorn's trio worker, so the API
+        # runs inside the node's trio nursery instead of a hand-written HTTP parser.
+        "starlette>=0.37,<2",
+        "hypercorn>=0.16,<0.19",
+        # The monitor's client of the nodes' APIs (async, runs on trio through anyio).
+        "httpx>=0.27,<0.29",
     ],
     extras_require={
         # matplotlib: the testnet harness's plots are checked by the suite.
         "test": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "pytest-timeout>=2.3,<3", "pytest-trio>=0.8,<0.9",
-                 "matplotlib>=3.8,<4"],
+                 "matplotlib>=3.8,<4",
+                 # the monitor page is checked in a real browser (Debian's chromium + chromedriver)
+                 "selenium>=4.20,<5"],
         "plot": ["matplotlib>=3.8,<4"],
     },
     entry_points={"console_scripts": ["pybeacon=beacon.cli:main"]},

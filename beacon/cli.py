@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "genesis": ("genesis.cli", "write an interop quick-start genesis state"),
     "probe": ("beacon.p2p.probe", "dial a peer and check each step of the wire protocol"),
     "testnet": ("beacon.testnet.cli", "run a multi-node testnet from a YAML description"),
+    "monitor": ("beacon.monitor.cli", "serve a live block explorer / fork monitor page watching nodes' APIs"),
     "node": ("beacon.node_cli", "run a beacon node (the default command)"),
 }
 

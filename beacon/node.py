@@ -25,8 +25,10 @@ from typing import Any, Callable, Optional, Sequence
 
 import trio
 
-from beacon.api.http import HttpServer
+from beacon.api.events import EventStream
 from beacon.api.metrics import Metrics
+from beacon.api.server import make_app, serve
+from beacon.api.v1 import BeaconApiV1
 from beacon.api.views import Views
 from beacon.chain import Chain, Status
 from beacon.clock import SlotClock
@@ -186,6 +188,8 @@ class Node:
         chain.events.subscribe("block", self._on_block)
         chain.events.subscribe("finalized", self._on_finalized)
         self.views = Views(self)
+        self.api_v1 = BeaconApiV1(self)
+        self.event_stream = EventStream(self.chain, config)
 
     # --- construction ------------------------------------------------------------------------
     @classmethod
@@ -301,14 +305,17 @@ class Node:
                 return
 
     async def _start_servers(self, nursery: trio.Nursery) -> None:
+        from starlette.routing import Route
+
         o = self.options
         if o.http_port is not None:
-            api = HttpServer(self.views.routes(), "api")
-            port = await nursery.start(api.serve, o.http_address, o.http_port)
-            log.info("HTTP API on http://%s:%d/node/status", o.http_address, port)
+            routes = [*self.views.routes(), *self.api_v1.routes(),
+                      Route("/eth/v1/events", self.event_stream.endpoint, methods=["GET"])]
+            port = await nursery.start(serve, make_app(routes), o.http_address, o.http_port, "api")
+            log.info("HTTP API on http://%s:%d/node/status and /eth/v1", o.http_address, port)
         if o.metrics_port is not None:
-            metrics = HttpServer(self.views.metrics_routes(), "metrics")
-            port = await nursery.start(metrics.serve, o.metrics_address, o.metrics_port)
+            port = await nursery.start(serve, make_app(self.views.metrics_routes()), o.metrics_address,
+                                       o.metrics_port, "metrics")
             log.info("metrics on http://%s:%d/metrics", o.metrics_address, port)
 
     async def _slot_loop(self, nursery: trio.Nursery) -> None:

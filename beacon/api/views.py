@@ -19,7 +19,12 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from beacon.api.http import HttpError, Response, json_response
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from beacon.api.common import ApiError as HttpError
+from beacon.api.common import json_response
 from beacon.api.metrics import CONTENT_TYPE
 
 
@@ -58,7 +63,10 @@ class Views:
     def __init__(self, node: Any) -> None:
         self.node = node
 
-    def routes(self) -> dict[str, Any]:
+    def routes(self) -> list[Route]:
+        return _as_routes(self.legacy_routes())
+
+    def legacy_routes(self) -> dict[str, Any]:
         return {
             "/node/status": lambda q: json_response(self.status()),
             "/node/version": lambda q: json_response({"version": self.node.version}),
@@ -72,8 +80,8 @@ class Views:
             "/validator/stats": lambda q: json_response(self.stats()),
         }
 
-    def metrics_routes(self) -> dict[str, Any]:
-        return {"/metrics": self.metrics}
+    def metrics_routes(self) -> list[Route]:
+        return _as_routes({"/metrics": self.metrics})
 
     # --- node ----------------------------------------------------------------------------------
     def peers(self) -> list[dict[str, Any]]:
@@ -191,4 +199,13 @@ class Views:
     # --- metrics -------------------------------------------------------------------------------
     def metrics(self, query: dict[str, str]) -> Response:
         self.node.refresh_metrics()
-        return Response(200, self.node.metrics.render(), CONTENT_TYPE)
+        return Response(self.node.metrics.render(), 200, media_type=CONTENT_TYPE)
+
+
+def _as_routes(handlers: dict[str, Any]) -> list[Route]:
+    """Starlette routes for handlers that take the query as a dict of single values."""
+    def endpoint(handler: Any) -> Any:
+        async def call(request: Request) -> Response:
+            return handler(dict(request.query_params))
+        return call
+    return [Route(path, endpoint(h), methods=["GET"]) for path, h in handlers.items()]

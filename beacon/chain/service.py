@@ -6,7 +6,8 @@
     chain.on_tick(unix_time)                            # retries held future blocks/attestations
     chain.head  -> HeadInfo(root, slot, state_root)     chain.head_state()
     chain.get_blocks_by_range(start, count, step)       chain.get_blocks_by_root(roots)
-    chain.events.subscribe("head" | "justified" | "finalized" | "block", callback)
+    chain.events.subscribe("head" | "justified" | "finalized" | "block" | "attestation", callback)
+    chain.heads()  -> [(root, slot)]: the fork-choice leaves (tips of every branch)
 
 Block pipeline, cheapest checks first: already known / known bad -> parent unknown (hold,
 bounded, retried when the parent is imported) -> from the future (hold until its slot) ->
@@ -82,7 +83,7 @@ class HeadEvent:
 class ChainEvents:
     """Callbacks by event name; a failing callback is logged and never breaks the import."""
 
-    NAMES = ("head", "justified", "finalized", "block")
+    NAMES = ("head", "justified", "finalized", "block", "attestation")
 
     def __init__(self) -> None:
         self._subs: dict[str, list[Callable[[Any], None]]] = {n: [] for n in self.NAMES}
@@ -290,6 +291,12 @@ class Chain:
 
     def state_at_block(self, root: bytes) -> Any:
         return self.store.block_state(root)
+
+    def heads(self) -> list[tuple[bytes, int]]:
+        """(root, slot) of every block in fork choice without a child: the tip of each branch
+        since finality, the head among them."""
+        proto = self.store.proto
+        return [(proto.roots[i], proto.slots[i]) for i in range(len(proto.roots)) if not proto.children[i]]
 
     # --- time ------------------------------------------------------------------------------------
     def on_tick(self, unix_time: float) -> list[ImportResult]:
@@ -622,6 +629,7 @@ class Chain:
             if ev is not None:
                 self._pending_head_event = None
                 self.events.emit("head", ev)
+        self.events.emit("attestation", attestation)
         return ImportResult(Status.IMPORTED, key)
 
     def _hold_attestation(self, key: bytes, attestation: Any) -> None:

@@ -39,6 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-link-shaping", action="store_true",
                         help="run even where link latency/loss cannot be applied (noted in the report)")
     parser.add_argument("--check", action="store_true", help="only validate the descriptions and print a summary")
+    parser.add_argument("--monitor", action="store_true",
+                        help="serve the live fork monitor page (pybeacon monitor) on the nodes while they run")
+    parser.add_argument("--monitor-port", type=int, default=8090, metavar="PORT",
+                        help="port of the monitor page on 127.0.0.1 (default 8090)")
 
 
 def _apply_overrides(spec: Spec, args: argparse.Namespace) -> Spec:
@@ -100,6 +104,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     use_netns = bool(args.netns)
+    if getattr(args, "monitor", False) and use_netns:
+        print("pybeacon testnet: --monitor watches nodes on 127.0.0.1 ports; it cannot reach nodes in network "
+              "namespaces yet (run without --netns)", file=sys.stderr)
+        return 2
     if use_netns and (reason := netns.unavailable_reason()):
         print(f"pybeacon testnet: --netns unavailable ({reason}); falling back to 127.0.0.1 ports", file=sys.stderr)
         use_netns = False
@@ -130,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
         for spec in specs:
             ex_out = out / spec.name
             copy_spec(spec, ex_out)
-            tn = TestnetRun(spec, ex_out, use_netns=use_netns, allow_no_shaping=args.skip_link_shaping)
+            run_class = _monitored(TestnetRun, args.monitor_port) if getattr(args, "monitor", False) else TestnetRun
+            tn = run_class(spec, ex_out, use_netns=use_netns, allow_no_shaping=args.skip_link_shaping)
             try:
                 res = tn.run()
             except KeyboardInterrupt:
@@ -155,6 +164,53 @@ def run(args: argparse.Namespace) -> int:
     if status == 130:
         print("pybeacon testnet: interrupted; every node stopped and namespace removed", file=sys.stderr)
     return status
+
+
+def _monitored(base: type, port: int) -> type:
+    """TestnetRun that also runs `pybeacon monitor` on its pybeacon nodes (a child process,
+    started once the ports are known and stopped at clean-up)."""
+    import subprocess
+
+    from beacon.testnet.runner import child_env, pybeacon_command
+
+    class MonitoredRun(base):  # type: ignore[misc, valid-type]
+        monitor_proc: "subprocess.Popen[bytes] | None" = None
+
+        def prepare(self) -> None:
+            super().prepare()
+            # pybeacon nodes through the Beacon API; other clients through their interop metrics
+            # (as the harness reads them); nodes read through their logs only are left out.
+            targets = [f"{rt.node.id}=http://{rt.ip}:{rt.http_port}" for rt in self.nodes.values()
+                       if rt.client.watch == "status"]
+            targets += [f"{rt.node.id}=metrics:http://{rt.ip}:{rt.metrics_port}{rt.client.metrics_path}"
+                        for rt in self.nodes.values() if rt.client.watch == "metrics"]
+            others = [rt.node.id for rt in self.nodes.values() if rt.client.watch not in ("status", "metrics")]
+            if not targets:
+                self.problem("--monitor: no node serves the Beacon API or metrics")
+                return
+            log = open(self.out / "logs" / "monitor.log", "wb")
+            self.monitor_proc = subprocess.Popen(
+                [*pybeacon_command(), "monitor", *targets, "--port", str(port),
+                 "--slots-per-epoch", str(self.spec.slots_per_epoch)],
+                stdout=log, stderr=subprocess.STDOUT, env=child_env(), start_new_session=True)
+            log.close()
+            self.note(f"monitor: http://127.0.0.1:{port}/ watching {', '.join(t.split('=')[0] for t in targets)}"
+                      + (f" (not {', '.join(others)}: read through logs only)" if others else ""))
+
+        def cleanup(self) -> None:
+            proc = self.monitor_proc
+            if proc is not None and proc.poll() is not None:
+                self.problem(f"the monitor exited early (status {proc.returncode}): see logs/monitor.log")
+            elif proc is not None:
+                proc.terminate()
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            super().cleanup()
+
+    return MonitoredRun
 
 
 def main(argv: list[str] | None = None) -> int:
