@@ -31,7 +31,7 @@ from beacon.p2p.discv5.routing import BUCKET_SIZE, RoutingTable, log2_distance, 
 
 Address = tuple[str, int]
 
-REQUEST_TIMEOUT = 1.0  # the spec suggests 0.5 s a request and 1 s with a handshake
+REQUEST_TIMEOUT = 2.0  # the spec suggests 0.5-1 s; a busy 2-core machine (a node also verifies blocks) needs slack
 LOOKUP_PARALLELISM = 3  # Kademlia's alpha
 REFRESH_INTERVAL = 30.0  # a random lookup and one liveness check this often
 MAX_SESSIONS = 1024
@@ -199,6 +199,9 @@ class Discv5:
         """Iterative Kademlia lookup: ask the closest not-yet-asked nodes, alpha at a time, until
         the closest BUCKET_SIZE known have all been asked."""
         seen: dict[bytes, ENR] = {r.node_id: r for r in self.table.closest(target, BUCKET_SIZE)}
+        if not seen:
+            # An empty table (everyone timed out, e.g. while we were busy): start over from the bootnodes.
+            seen = {r.node_id: r for r in self.bootnodes if r.node_id != self.local_id}
         asked: set[bytes] = set()
         answered: set[bytes] = set()
 
