@@ -65,7 +65,7 @@ async def test_eight_nodes_one_bootnode_reach_target_peers(tmp_path: Path) -> No
             assert len(ids) == n - 1
         # Every node saw the stranger's record (it is in the bootnode's table) and refused it.
         assert any(stranger.enr.node_id in d.dialer.other_fork for d in [boot, *discs])
-        assert all(d.dialer.dialled >= 1 for d in discs)
+        assert sum(d.dialer.connected for d in [boot, *discs]) >= n - 1  # connections made by the dialers
         nursery.cancel_scope.cancel()  # no Goodbyes: this test is about finding peers
 
 

@@ -23,6 +23,10 @@ from beacon.p2p.discv5.protocol import Discv5
 from beacon.p2p.host import DialError, P2PHost
 
 CHECK_INTERVAL = 0.5
+# Two nodes that find each other at once would dial each other at once, and one of the two
+# crossing handshakes fails. The node with the lower id dials first; the other waits this long
+# for the inbound connection before it dials itself.
+YIELD_TO_LOWER_ID = 3.0
 LOOKUP_INTERVAL = 2.0  # a random lookup this often while short of candidates
 MAX_BACKOFF = 120.0
 
@@ -48,6 +52,7 @@ class Dialer:
         self.log = log or logging.getLogger("beacon.p2p.discv5")
         self._dialling: set[bytes] = set()
         self._backoff: dict[bytes, tuple[int, float]] = {}  # node id -> (failures, not before)
+        self._first_seen: dict[bytes, float] = {}
         self.other_fork: set[bytes] = set()  # node ids we refused to dial
         self.dialled = 0
         self.connected = 0
@@ -65,8 +70,12 @@ class Dialer:
             return False
         if record.ip is None or record.tcp is None:
             return False
+        now = time.monotonic()
         failures, not_before = self._backoff.get(record.node_id, (0, 0.0))
-        if time.monotonic() < not_before:
+        if now < not_before:
+            return False
+        first_seen = self._first_seen.setdefault(record.node_id, now)
+        if record.node_id < self.discovery.local_id and now - first_seen < YIELD_TO_LOWER_ID:
             return False
         return not self.host.is_connected(peer_id_of_record(record))
 
