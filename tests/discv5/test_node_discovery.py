@@ -40,11 +40,12 @@ def test_joiner_with_only_the_bootnode_enr_follows(tmp_path):
         assert shown["multiaddr"] == boot.multiaddr()
         joiner = node(tmp_path, "joiner", *common, "--bootnode", shown["enr"]).start()
         boot_id = shown["multiaddr"].rsplit("/", 1)[-1]
-        joiner.wait_for(lambda s: any(p["id"] == boot_id and p["direction"] == "outbound" for p in s["peers"]), 30,
+        # Either side may dial (the lower node id goes first, see dialer.py).
+        joiner.wait_for(lambda s: any(p["id"] == boot_id for p in s["peers"]), 30,
                         "the bootnode among the joiner's peers")
         st = joiner.wait_for(lambda s: s["head"]["slot"] >= 3, genesis_time - time.time() + 20, "head slot 3")
         boot.wait_for(lambda s: s["head"]["slot"] >= st["head"]["slot"], 10, "the boot node's head")
-        assert "connected to discovered peer" in joiner.log
+        assert "connected to discovered peer" in joiner.log + boot.log
     finally:
         codes = [n.stop() for n in (joiner, boot) if n is not None]
     assert codes == [0] * len(codes)
