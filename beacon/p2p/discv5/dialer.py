@@ -20,7 +20,7 @@ from libp2p.peer.peerinfo import PeerInfo
 
 from beacon.p2p.discv5.enr import ENR
 from beacon.p2p.discv5.protocol import Discv5
-from beacon.p2p.host import DialError, P2PHost
+from beacon.p2p.host import P2PHost
 
 CHECK_INTERVAL = 0.5
 # Two nodes that find each other at once would dial each other at once, and one of the two
@@ -104,7 +104,7 @@ class Dialer:
             self.connected += 1
             self._backoff.pop(record.node_id, None)
             self.log.info("connected to discovered peer %s", address)
-        except DialError as e:
+        except Exception as e:  # noqa: BLE001 - DialError, or anything a bad peer makes libp2p raise
             failures = self._backoff.get(record.node_id, (0, 0.0))[0] + 1
             delay = min(MAX_BACKOFF, 2.0 ** failures)
             self._backoff[record.node_id] = (failures, time.monotonic() + delay)

@@ -213,7 +213,7 @@ class Discv5:
                     if rec.node_id != self.local_id:
                         seen.setdefault(rec.node_id, rec)
                 answered.add(record.node_id)
-            except DiscoveryError as e:
+            except (DiscoveryError, PacketError) as e:
                 self.log.debug("lookup: 0x%s did not answer: %s", record.node_id.hex()[:12], e)
 
         while True:
@@ -314,6 +314,10 @@ class Discv5:
             except (PacketError, m.MessageError, crypto.CryptoError, ENRError) as e:
                 self.stats.bad_packets += 1
                 self.log.debug("dropped a packet from %s:%d: %s", addr[0], addr[1], e)
+            except Exception as e:  # noqa: BLE001 - a peer's bytes must never stop discovery
+                self.stats.bad_packets += 1
+                self.log.warning("dropped a packet from %s:%d (unexpected %s: %s)", addr[0], addr[1],
+                                 type(e).__name__, e)
 
     async def _handle_packet(self, data: bytes, addr: Address) -> None:
         packet = decode_packet(self.local_id, data)
