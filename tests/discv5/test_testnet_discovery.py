@@ -7,6 +7,7 @@ import copy
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,13 @@ def test_short_discovery_exercise_finalizes_with_a_late_joiner(tmp_path: Path) -
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     result = json.loads((out / "discovery" / "result.json").read_text())
     assert result["reached"] and set(result["goal_times"]) == {n["id"] for n in doc["nodes"]}, result
-    boot_enr = (out / "data" / "N-00" / "enr").read_text().strip()
+    boot_enr = (out / "discovery" / "data" / "N-00" / "enr").read_text().strip()
+    shown = json.loads(subprocess.run(
+        [sys.executable, "-m", "beacon.cli", "enr", "--datadir", str(out / "discovery" / "data" / "N-00"), "--json"], cwd=REPO,
+        capture_output=True, text=True, check=True, env=dict(os.environ, PYTHONPATH=str(REPO))).stdout)
+    assert shown["enr"] == boot_enr and shown["fields"]["ip"] == "127.0.0.1"
+    assert shown["fields"]["eth2"]["next_fork_version"] == "0x00000000"
+    assert shown["multiaddr"].endswith("/p2p/" + result["nodes"]["N-00"]["peer_id"])
     for node in doc["nodes"]:
         command = result["nodes"][node["id"]]["command"]
         assert "--peer" not in command
@@ -62,7 +69,7 @@ def test_short_discovery_exercise_finalizes_with_a_late_joiner(tmp_path: Path) -
         else:  # every other node, the late joiner too, knew only the bootnode
             assert command[command.index("--bootnode") + 1] == boot_enr
         log = (out / "discovery" / "logs" / f"{node['id']}.log").read_text()
-        assert "stopped; databases closed" in log and "Traceback" not in log, log[-3000:]
+        assert "stopped; databases closed" in log and "Traceback" not in log, (node["id"], log[-3000:])
     late = (out / "discovery" / "logs" / "LATE.log").read_text()
     assert "range sync" in late and "connected to discovered peer" in late + "".join(
         (out / "discovery" / "logs" / f"N-{i:02d}.log").read_text() for i in range(4))
