@@ -112,3 +112,13 @@ async def test_forged_whoareyou_and_unsolicited_responses_are_ignored() -> None:
                 await trio.sleep(0.02)
         assert a.stats.handshakes == 0  # a sent no handshake in answer to the forged challenge
         nursery.cancel_scope.cancel()
+
+
+async def test_talkreq_gets_an_empty_talkresp() -> None:
+    a, b = make_node(), make_node()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(a.run)
+        await nursery.start(b.run)
+        (resp,) = await a.request(b.enr, m.TalkReq(b"\x07", b"eth2-test", b"hello"))
+        assert resp == m.TalkResp(b"\x07", b"")
+        nursery.cancel_scope.cancel()
