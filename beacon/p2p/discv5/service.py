@@ -15,6 +15,7 @@ from typing import Callable, Optional
 
 import trio
 
+from beacon.p2p.discv5.crypto import public_key
 from beacon.p2p.discv5.dialer import Dialer
 from beacon.p2p.discv5.enr import ENR, ENRError, ENRForkID
 from beacon.p2p.discv5.protocol import Discv5
@@ -66,7 +67,7 @@ def load_or_update_enr(datadir: Path, secret: bytes, *, ip: str, tcp: int, udp: 
         except (ENRError, UnicodeDecodeError) as e:
             log.warning("stored ENR %s is unusable (%s); writing a new one", path, e)
             old = None
-        if old is not None and old.public_key == ENR.create(secret, 1).public_key:
+        if old is not None and old.public_key == public_key(secret):
             if old.same_content(ip, tcp, udp, eth2):
                 return old
             seq = old.seq + 1
