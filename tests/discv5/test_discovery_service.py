@@ -79,3 +79,28 @@ def test_enr_is_persistent_and_seq_goes_up_on_change(tmp_path: Path) -> None:
     assert c.seq == 2 and c.tcp == 9001
     (tmp_path / "enr").write_text("enr:garbage")
     assert load_or_update_enr(tmp_path, secret, ip="127.0.0.1", tcp=9001, udp=9000, eth2=eth2).seq == 1
+
+
+def test_dialer_refuses_other_fork_versions_and_records_without_eth2() -> None:
+    from beacon.p2p.discv5 import crypto
+    from beacon.p2p.discv5.dialer import Dialer
+    from beacon.p2p.discv5.protocol import Discv5
+
+    genesis_root = b"\x33" * 32
+    ours = ENRForkID.for_chain(b"\x00\x00\x00\x00", genesis_root)
+    secret = crypto.new_secret()
+    disc = Discv5(secret, ENR.create(secret, 1, ip="127.0.0.1", udp=9000, eth2=ours.encode()))
+    dialer = Dialer(disc, host=None, fork_digest=ours.fork_digest, target_peers=16,  # type: ignore[arg-type]
+                    peer_count=lambda: 0)
+
+    def record(**kw: Any) -> ENR:
+        return ENR.create(crypto.new_secret(), 1, ip="127.0.0.1", tcp=9000, udp=9000, **kw)
+
+    other_version = record(eth2=ENRForkID.for_chain(b"\x00\x00\x00\x01", genesis_root).encode())
+    other_chain = record(eth2=ENRForkID.for_chain(b"\x00\x00\x00\x00", b"\x44" * 32).encode())
+    no_eth2 = record()
+    no_tcp = ENR.create(crypto.new_secret(), 1, ip="127.0.0.1", udp=9000, eth2=ours.encode())
+    for r in (other_version, other_chain, no_eth2, no_tcp):
+        assert not dialer.wanted(r)
+    assert dialer.other_fork == {other_version.node_id, other_chain.node_id, no_eth2.node_id}
+    assert not dialer.wanted(disc.enr)  # ourselves
