@@ -122,3 +122,28 @@ async def test_talkreq_gets_an_empty_talkresp() -> None:
         (resp,) = await a.request(b.enr, m.TalkReq(b"\x07", b"eth2-test", b"hello"))
         assert resp == m.TalkResp(b"\x07", b"")
         nursery.cancel_scope.cancel()
+
+
+async def test_a_node_back_on_a_new_port_is_known_by_its_new_record() -> None:
+    a = make_node()
+    b = make_node([a.enr])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(a.run)
+        async with trio.open_nursery() as b_nursery:
+            await b_nursery.start(b.run)
+            with trio.fail_after(5):
+                while a.table.get(b.local_id) is None:
+                    await trio.sleep(0.02)
+            b_nursery.cancel_scope.cancel()  # B goes away; its old port is closed
+        # B restarts on another port with seq 2 (as service.load_or_update_enr would sign it).
+        port = _free_udp_port()
+        b2 = Discv5(b.secret, ENR.create(b.secret, 2, ip="127.0.0.1", udp=port, tcp=port),
+                    listen=("127.0.0.1", port), bootnodes=[a.enr])
+        await nursery.start(b2.run)
+        with trio.fail_after(5):
+            while (a.table.get(b.local_id) or b.enr).seq != 2:
+                await trio.sleep(0.02)
+        assert a.table.get(b.local_id).udp == port
+        assert {r.node_id: r.seq for r in a.known_records()}[b.local_id] == 2
+        assert (await a.ping(a.table.get(b.local_id))).enr_seq == 2
+        nursery.cancel_scope.cancel()
