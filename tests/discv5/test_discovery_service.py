@@ -104,3 +104,29 @@ def test_dialer_refuses_other_fork_versions_and_records_without_eth2() -> None:
         assert not dialer.wanted(r)
     assert dialer.other_fork == {other_version.node_id, other_chain.node_id, no_eth2.node_id}
     assert not dialer.wanted(disc.enr)  # ourselves
+
+
+@pytest.mark.trio
+async def test_default_udp_port_taken_moves_to_a_free_one(tmp_path: Path) -> None:
+    import socket
+
+    pre = chain_of(0)
+    chain = open_chain(tmp_path / "db", pre)
+    try:
+        async with trio.open_nursery() as nursery:
+            service = await start_p2p(nursery, chain, tmp_path)
+            tcp = int(service.multiaddr().split("/tcp/")[1].split("/")[0])
+            squatter = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            squatter.bind(("127.0.0.1", tcp))  # someone else holds the UDP port of the same number
+            try:
+                fork = ENRForkID.for_chain(bytes(pre.genesis.fork.current_version), chain.genesis_root)
+                disc = DiscoveryService(service.host, tmp_path, fork, DiscoveryOptions(enr_address="127.0.0.1"),
+                                        peer_count=lambda: 0)
+                record = await nursery.start(disc.run)
+                assert record.tcp == tcp and record.udp not in (None, tcp)
+                assert disc.discv5.port == record.udp
+            finally:
+                squatter.close()
+            nursery.cancel_scope.cancel()
+    finally:
+        chain.close()

@@ -58,6 +58,17 @@ def free_udp_port(address: str) -> int:
         s.close()
 
 
+def udp_port_free(address: str, port: int) -> bool:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind((address, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def load_or_update_enr(datadir: Path, secret: bytes, *, ip: str, tcp: int, udp: int, eth2: bytes) -> ENR:
     path = datadir / ENR_FILENAME
     seq = 1
@@ -99,6 +110,11 @@ class DiscoveryService:
         udp = self.options.udp_port if self.options.udp_port is not None else tcp
         if udp == 0:
             udp = free_udp_port(listen)
+        elif self.options.udp_port is None and not udp_port_free(listen, udp):
+            # Only the default (the TCP port's number) may move: the ENR tells others where we are.
+            free = free_udp_port(listen)
+            log.warning("udp port %d is taken; discv5 uses %d (give --enr-udp-port to fix it)", udp, free)
+            udp = free
         secret = self.host.key_pair.private_key.to_bytes()
         record = load_or_update_enr(self.datadir, secret, ip=self.options.enr_address or outward_address(listen),
                                     tcp=tcp, udp=udp, eth2=self.fork.encode())
