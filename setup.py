@@ -26,6 +26,14 @@ setup(
         "hypercorn>=0.16,<0.19",
         # The monitor's client of the nodes' APIs (async, runs on trio through anyio).
         "httpx>=0.27,<0.29",
+        # discv5/ENR (beacon/p2p/discv5): RLP of records and messages (rlp 5 needs eth-utils>=2, which
+        # libp2p already brings; eth-enr/ddht would pull eth-utils 1.x and old trio). coincurve
+        # (secp256k1), cryptography (AES-CTR/GCM, HKDF) and pycryptodome (keccak) come with libp2p
+        # already; named here because we import them directly.
+        "rlp>=4,<6",
+        "coincurve>=18",
+        "cryptography>=41",
+        "pycryptodome>=3.19",
     ],
     extras_require={
         # matplotlib: the testnet harness's plots are checked by the suite.

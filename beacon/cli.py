@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "spectest": ("spectests.cli", "fetch and run the official v0.8.3 conformance vectors"),
     "genesis": ("genesis.cli", "write an interop quick-start genesis state"),
     "probe": ("beacon.p2p.probe", "dial a peer and check each step of the wire protocol"),
+    "enr": ("beacon.p2p.discv5.cli", "show this node's ENR (--datadir) or decode one"),
     "testnet": ("beacon.testnet.cli", "run a multi-node testnet from a YAML description"),
     "monitor": ("beacon.monitor.cli", "serve a live block explorer / fork monitor page watching nodes' APIs"),
     "node": ("beacon.node_cli", "run a beacon node (the default command)"),

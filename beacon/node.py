@@ -61,6 +61,7 @@ class NodeOptions:
     metrics_address: str = "127.0.0.1"
     metrics_port: Optional[int] = 8008  # None: no metrics endpoint
     p2p: bool = True  # False: run without networking (tests of a single node)
+    discovery: Any = None  # beacon.p2p.discv5.service.DiscoveryOptions; None: no discovery
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -165,6 +166,8 @@ class Node:
                  options: NodeOptions, keys: Sequence[ValidatorKey], clock: SlotClock) -> None:
         self.config = config
         self.genesis_time = int(genesis_state.genesis_time)
+        self.fork_version = bytes(genesis_state.fork.current_version)
+        self.discovery: Any = None  # DiscoveryService once running
         self.options = options
         self.clock = clock
         self.version = VERSION
@@ -282,6 +285,8 @@ class Node:
                 self.multiaddr = await nursery.start(self.p2p.run)
                 if not self.multiaddr:
                     log.warning("running without p2p: %s", getattr(self.p2p, "reason", "unknown"))
+                elif self.options.discovery is not None:
+                    await self._start_discovery(nursery)
                 head = self.chain.head
                 log.info("node up at %s: %s, genesis 0x%s time %d, head slot %d, %d validators, datadir %s",
                          self.multiaddr or "(no p2p)", self.version, self.chain.genesis_root.hex()[:12],
@@ -303,6 +308,16 @@ class Node:
             async for signum in signals:
                 self.stop(signal.Signals(signum).name)
                 return
+
+    async def _start_discovery(self, nursery: trio.Nursery) -> None:
+        """discv5 beside the libp2p host, with its key; dials found peers of our chain."""
+        from beacon.p2p.discv5.enr import ENRForkID
+        from beacon.p2p.discv5.service import DiscoveryService
+
+        fork = ENRForkID.for_chain(self.fork_version, self.chain.genesis_root)
+        self.discovery = DiscoveryService(self.p2p.host, self.options.datadir, fork, self.options.discovery,
+                                          peer_count=lambda: len(self.p2p.peers()))
+        await nursery.start(self.discovery.run)
 
     async def _start_servers(self, nursery: trio.Nursery) -> None:
         from starlette.routing import Route

@@ -49,6 +49,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="static peer /ip4/../tcp/../p2p/<id>, redialled when lost (repeatable)")
     n.add_argument("--no-p2p", action="store_true", help="run without networking (a single node on its own)")
 
+    d = parser.add_argument_group("discovery (discv5 v5.1)")
+    d.add_argument("--bootnode", dest="bootnodes", action="append", default=[], metavar="ENR",
+                   help="a node to start discovery from, as enr:... (repeatable)")
+    d.add_argument("--enr-address", metavar="IPV4", help="IPv4 address others should use to reach us (in our ENR)")
+    d.add_argument("--enr-udp-port", type=int, metavar="PORT",
+                   help="UDP port of discovery, listened on and put in our ENR (default: the --port number)")
+    d.add_argument("--target-peers", type=int, default=16, metavar="N",
+                   help="dial discovered peers of our chain until we have N peers (default 16)")
+    d.add_argument("--no-discovery", action="store_true", help="no discv5: only static peers (--peer)")
+
     a = parser.add_argument_group("API and logs")
     a.add_argument("--http-address", default="127.0.0.1", help="address of the JSON API (default 127.0.0.1)")
     a.add_argument("--http-port", type=int, default=DEFAULT_HTTP_PORT,
@@ -71,11 +81,11 @@ def _check_port(name: str, value: int) -> None:
         raise _fail(f"{name} must be a TCP port 0..65535, got {value}")
 
 
-def _check_bindable(name: str, address: str, port: int) -> None:
+def _check_bindable(name: str, address: str, port: int, kind: int = socket.SOCK_STREAM) -> None:
     """Fail now, before the datadir is touched, if (address, port) cannot be listened on."""
     if port == 0:
         return
-    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    probe = socket.socket(socket.AF_INET, kind)
     try:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind((address, port))
@@ -154,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
         raise _fail(str(e)) from None
     if args.no_p2p and args.peers:
         raise _fail("--peer makes no sense with --no-p2p")
+    discovery = _discovery_options(args)
 
     # 2. Files: config, genesis; keys against the genesis.
     try:
@@ -179,6 +190,8 @@ def run(args: argparse.Namespace) -> int:
                 except ValueError as e:
                     raise _fail(f"--peer {e}") from None
         _check_bindable("--port", args.listen_address, args.port)
+        if discovery is not None and discovery.udp_port:
+            _check_bindable("--enr-udp-port", args.listen_address, discovery.udp_port, socket.SOCK_DGRAM)
     _check_bindable("--http-port", args.http_address, args.http_port)
     _check_bindable("--metrics-port", args.metrics_address, args.metrics_port)
 
@@ -194,7 +207,8 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level, args.log_format)
     options = NodeOptions(datadir=datadir, listen_address=args.listen_address, port=args.port,
                           static_peers=tuple(args.peers), http_address=args.http_address, http_port=args.http_port,
-                          metrics_address=args.metrics_address, metrics_port=args.metrics_port, p2p=not args.no_p2p)
+                          metrics_address=args.metrics_address, metrics_port=args.metrics_port, p2p=not args.no_p2p,
+                          discovery=discovery)
     from beacon.db import StoreError
     from beacon.validator.protection import ProtectionError
 
@@ -220,6 +234,38 @@ def run(args: argparse.Namespace) -> int:
     except OSError as e:
         raise _fail(str(e)) from None
     return 0
+
+
+def _discovery_options(args: argparse.Namespace) -> Any:
+    """DiscoveryOptions from the flags (None when off); a malformed ENR or address is an error."""
+    given = args.bootnodes or args.enr_address or args.enr_udp_port is not None
+    if args.no_p2p or args.no_discovery:
+        if given:
+            raise _fail("--bootnode/--enr-address/--enr-udp-port make no sense with "
+                        + ("--no-p2p" if args.no_p2p else "--no-discovery"))
+        return None
+    import ipaddress
+
+    from beacon.p2p.discv5.enr import ENR, ENRError
+    from beacon.p2p.discv5.service import DiscoveryOptions
+
+    bootnodes = []
+    for text in args.bootnodes:
+        try:
+            bootnodes.append(ENR.from_text(text))
+        except ENRError as e:
+            raise _fail(f"--bootnode {text[:24]}...: {e}") from None
+    if args.enr_address is not None:
+        try:
+            ipaddress.IPv4Address(args.enr_address)
+        except ValueError:
+            raise _fail(f"--enr-address wants an IPv4 address, got {args.enr_address!r}") from None
+    if args.enr_udp_port is not None and not 0 <= args.enr_udp_port <= 65535:
+        raise _fail(f"--enr-udp-port must be a UDP port 0..65535, got {args.enr_udp_port}")
+    if args.target_peers < 0:
+        raise _fail(f"--target-peers must be 0 or more, got {args.target_peers}")
+    return DiscoveryOptions(bootnodes=tuple(bootnodes), enr_address=args.enr_address, udp_port=args.enr_udp_port,
+                            target_peers=args.target_peers)
 
 
 def _first_leaf(eg: BaseException) -> BaseException:

@@ -318,7 +318,9 @@ class PeerManager:
                 await reqresp.send_goodbye(self.host.libp2p, peer_id, reason)
                 # Give the peer a moment to read it before the connection goes away.
                 await trio.sleep(0.1)
-            except reqresp.ReqRespError as e:
+            except (reqresp.ReqRespError, RuntimeError) as e:
+                # RuntimeError: py-libp2p's mplex close() when the peer reset the connection
+                # first (many peers shutting down at once); the Goodbye is lost, nothing else.
                 log.debug("Goodbye to %s not delivered: %s", peer_id, e)
         with trio.CancelScope(shield=True):
             try:

@@ -277,6 +277,7 @@ class TestnetRun:
             "pybeacon": pybeacon_command(),
             "peer_args": [x for a in addrs if a for x in (rt.client.peer_flag, a)],
             "validator_args": ["--validators", words["validators"]] if n.validators_count else [],
+            "bootnode_args": self.bootnode_args(rt),
         }
         rt.command = expand(rt.client.command, words, lists)
         argv = (self.lab.exec_prefix(n.id) if self.lab else []) + rt.command
@@ -297,6 +298,19 @@ class TestnetRun:
         rt.starts += 1
         rt.state = "running"
         rt.answered = False
+
+    def bootnode_args(self, rt: NodeRuntime) -> list[str]:
+        """`peering: discovery`: --bootnode with the ENR the bootnode wrote to its datadir."""
+        boot = self.spec.bootnode
+        if boot is None or boot == rt.node.id:
+            return []
+        path = self.nodes[boot].datadir / "enr"
+        deadline = time.monotonic() + self.nodes[boot].client.start_timeout
+        while not path.exists():
+            if time.monotonic() > deadline:
+                raise RunError(f"bootnode {boot} wrote no ENR to {path}")
+            time.sleep(0.1)
+        return ["--bootnode", path.read_text().strip()]
 
     def find_announce(self, rt: NodeRuntime) -> str | None:
         try:
@@ -331,7 +345,8 @@ class TestnetRun:
         late = self.spec.late_joiners()
         todo = [rt for rt in self.nodes.values() if rt.node.id not in late]
         while todo:
-            wave = [rt for rt in todo if all(self.nodes[t].peer_id for t in self.spec.peering.get(rt.node.id, []))]
+            wave = [rt for rt in todo if all(self.nodes[t].peer_id for t in self.spec.peering.get(rt.node.id, []))
+                    and (self.spec.bootnode in (None, rt.node.id) or self.nodes[self.spec.bootnode].peer_id)]
             assert wave, "peering is acyclic (checked by the spec)"
             for rt in wave:
                 self.launch(rt)

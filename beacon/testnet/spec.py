@@ -27,13 +27,13 @@ WORD_PLACEHOLDERS = {
     "genesis", "port", "datadir", "peers", "validators", "validators_start", "validators_count",
     "http_port", "metrics_port", "config", "ip", "preset", "node_id", "log",
 }
-LIST_PLACEHOLDERS = {"pybeacon", "peer_args", "validator_args"}
+LIST_PLACEHOLDERS = {"pybeacon", "peer_args", "validator_args", "bootnode_args"}
 GENESIS_PLACEHOLDERS = {"validators", "genesis_time", "out", "preset", "config"}
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 DEFAULT_NODE_COMMAND = (
     "{pybeacon} node --genesis {genesis} --datadir {datadir} --port {port} --listen-address {ip}"
-    " {peer_args} {validator_args} --preset {preset} --config {config}"
+    " {peer_args} {bootnode_args} {validator_args} --preset {preset} --config {config}"
     " --http-port {http_port} --metrics-port {metrics_port} --log-level info --log-format text"
 )
 DEFAULT_GENESIS_COMMAND = (
@@ -126,6 +126,7 @@ class Spec:
     seconds_per_slot: int
     slots_per_epoch: int
     path: Path | None = None
+    bootnode: str | None = None  # `peering: discovery`: the node the others get as --bootnode
 
     def node(self, node_id: str) -> Node:
         return next(n for n in self.nodes if n.id == node_id)
@@ -393,7 +394,10 @@ def parse_spec(data: Any, name: str = "testnet", path: Path | None = None) -> Sp
                 raise _fail(f"nodes.{n.id}.validators", f"validator {v} is also run by {owned[v]} (double signing)")
             owned[v] = n.id
 
-    # peering: dialer -> [listeners]
+    # peering: dialer -> [listeners], or "discovery": the first node is every other's bootnode
+    bootnode = None
+    if data.get("peering") == "discovery":
+        bootnode, data = nodes[0].id, {**data, "peering": {}}
     peering_data = _mapping(data.get("peering") or {}, "peering")
     peering: dict[str, list[str]] = {}
     for dialer, targets in peering_data.items():
@@ -435,6 +439,8 @@ def parse_spec(data: Any, name: str = "testnet", path: Path | None = None) -> Sp
                                                  f"let {t} dial {dialer} instead")
     if len(joiners) == len(nodes):
         raise _fail("events", "at least one node must start at genesis")
+    if bootnode in joiners:
+        raise _fail("peering", f"the bootnode {bootnode} (the first node) must start at genesis")
 
     # goal
     goal_data = _mapping(data["goal"], "goal")
@@ -454,6 +460,8 @@ def parse_spec(data: Any, name: str = "testnet", path: Path | None = None) -> Sp
     for g in goal_nodes:
         if g not in ids:
             raise _fail("goal.nodes", f"unknown node {g!r}")
+    if peered and bootnode is not None:
+        raise _fail("goal.peered", "checks static peering edges; with peering: discovery use finalized_epoch")
     if peered:
         lonely = [g for g in goal_nodes if not any(g == d or g in t for d, t in peering.items())]
         if lonely:
@@ -474,7 +482,7 @@ def parse_spec(data: Any, name: str = "testnet", path: Path | None = None) -> Sp
         preset=preset, config=dict(config), validators=validators, genesis_delay=genesis_delay,
         genesis_command=genesis_command, clients=clients, nodes=nodes, peering=peering, goal=goal,
         time_limit=time_limit, poll_interval=poll, events=sorted(events, key=lambda e: e.at_slot),
-        seconds_per_slot=sps, slots_per_epoch=spe, path=path,
+        seconds_per_slot=sps, slots_per_epoch=spe, path=path, bootnode=bootnode,
     )
 
 
