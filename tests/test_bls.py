@@ -584,3 +584,19 @@ def test_switching_verification_off_is_scoped_to_its_thread_and_task() -> None:
         replay.join()
     # main thread still verifies; this task is off; the worker thread still verified
     assert sorted(seen) == [False, False, False] and len(seen) == 3
+
+
+def test_fast_cofactor_clearing_is_the_plain_cofactor_product() -> None:
+    """The psi-based [G2_cofactor]P of the fast backend equals the plain 507-bit product
+    (h = hi * 2^254 + lo, each digit below r, so the library's mod-r reduction is exact)."""
+    from py_arkworks_bls12381 import G2Point
+
+    from beacon.crypto import _bls_fast
+    from beacon.crypto._bls_common import hash_to_G2_lift
+
+    for i in range(48):
+        p = hash_to_G2_lift(i.to_bytes(32, "big"), bytes([i % 3]) * 8, _bls_fast._lift)
+        assert not p.is_in_subgroup()
+        assert _bls_fast._clear_cofactor(p) == _bls_fast._clear_cofactor_plain(p), i
+    zero = G2Point.identity()
+    assert _bls_fast._clear_cofactor(zero) == zero

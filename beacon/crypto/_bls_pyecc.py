@@ -142,6 +142,14 @@ class PyEccBackend:
     def hash_to_g2(self, message_hash: bytes, domain: bytes) -> Point:
         return self._hash_cached(*check_hash_inputs(message_hash, domain))
 
+    hash_scale = 1
+
+    def pairing_hash(self, message_hash: bytes, domain: bytes) -> Point:
+        return self.hash_to_g2(message_hash, domain)
+
+    def pairing_neg_generator(self) -> Point:
+        return self.neg_g1_generator()
+
     def g2_projective(self, point: Point) -> Tuple[Fq2Int, Fq2Int, Fq2Int]:
         # py_ecc's own projective coordinates, unnormalised: these are exactly what the
         # msg_hash_uncompressed vectors were generated from.

@@ -167,8 +167,10 @@ def privtopub(privkey: int) -> bytes:
 def sign(message_hash: bytes, privkey: int, domain: bytes) -> bytes:
     """privkey * hash_to_G2(message_hash, domain), compressed (96 bytes). Works when disabled."""
     k = _check_privkey(privkey)
-    h = _backend.hash_to_g2(message_hash, domain)
-    return _backend.encode_g2(_backend.g2_lincomb([h], [k]))
+    b = _backend
+    # [k] hash_to_G2 = [k * hash_scale] pairing_hash; both points are in G2, so mod r is exact.
+    h = b.pairing_hash(message_hash, domain)
+    return b.encode_g2(b.g2_lincomb([h], [k * b.hash_scale % CURVE_ORDER]))
 
 
 def aggregate_pubkeys(pubkeys: Sequence[bytes]) -> bytes:
@@ -339,7 +341,7 @@ class _Prepared:
         try:
             sig = b.decode_g2(signature)
             g1s = [b.g1_sum([b.decode_g1(p) for p in group]) for group in signers]
-            g2s = [b.hash_to_g2(m, domain) for m in message_hashes]
+            g2s = [b.pairing_hash(m, domain) for m in message_hashes]
         except BLSError:
             return None
         keys = [(bytes(m), bytes(domain)) for m in message_hashes]
@@ -347,7 +349,8 @@ class _Prepared:
 
 
 def _check(sets: Sequence[Optional[_Prepared]]) -> bool:
-    """One multi-pairing for all sets: prod e(sum r_i P, H) * e(-g, sum r_i S_i) == 1.
+    """One multi-pairing for all sets: prod e(sum r_i P, H) * e(-g, sum r_i S_i) == 1
+    (in the backend's pairing_hash form, which is the same equation raised to 1/hash_scale).
 
     With several sets, each gets a random nonzero 64-bit weight r_i so that invalid sets
     cannot cancel each other out (the signatures are subgroup-checked, so this is sound up
@@ -372,7 +375,7 @@ def _check(sets: Sequence[Optional[_Prepared]]) -> bool:
     g1s = [b.g1_sum(ps) if len(ps) > 1 else ps[0] for _, ps in merged.values()]
     g2s = [h for h, _ in merged.values()]
     sigs = [s.signature for s in prepared]
-    g1s.append(b.neg_g1_generator())
+    g1s.append(b.pairing_neg_generator())  # pairs with pairing_hash points (see Backend)
     g2s.append(sigs[0] if len(sigs) == 1 else b.g2_lincomb(sigs, weights))
     return b.pairing_check(g1s, g2s)
 
