@@ -18,6 +18,7 @@ from beacon.state.misc import (
     compute_start_slot_of_epoch,
 )
 from beacon.state.predicates import is_active_validator
+from beacon.state.roots import compact_committees_root
 from beacon.state.shuffle import indices_digest
 
 
@@ -52,6 +53,12 @@ def get_block_root_at_slot(state: Any, slot: int) -> bytes:
 def get_randao_mix(state: Any, epoch: int) -> bytes:
     """Return the randao mix at a recent ``epoch``."""
     return state.randao_mixes[epoch % state.config.EPOCHS_PER_HISTORICAL_VECTOR]
+
+
+def get_active_set(state: Any, epoch: int) -> ActiveSet:
+    """get_active_validator_indices with the content digest of the indices (b"" when the
+    caches are off), for roots memoized by content."""
+    return _active_set(state, epoch)
 
 
 def _active_set(state: Any, epoch: int) -> ActiveSet:
@@ -226,39 +233,17 @@ def get_compact_committees_root(state: Any, epoch: int) -> bytes:
     view = _epoch_view(state, epoch)
     if view is not None and view.compact_committees_root is not None:
         return view.compact_committees_root
-    cfg = state.config
-    t = state.types
-    validators = state.validators.items()
-    increment = cfg.EFFECTIVE_BALANCE_INCREMENT
-    # Gather plain lists first and build each CompactCommittee once (not append by append).
-    pubkeys: list[list[bytes]] = [[] for _ in range(cfg.SHARD_COUNT)]
-    compact: list[list[int]] = [[] for _ in range(cfg.SHARD_COUNT)]
     start_shard = get_start_shard(state, epoch)
+    shard_count = state.config.SHARD_COUNT
+    committees = []
     for committee_number in range(get_committee_count(state, epoch)):
-        shard = (start_shard + committee_number) % cfg.SHARD_COUNT
-        for index in get_crosslink_committee(state, epoch, shard):
-            validator = validators[index]
-            pubkeys[shard].append(validator.pubkey)
-            compact_balance = validator.effective_balance // increment
-            # `index` (top 6 bytes) + `slashed` (16th bit) + `compact_balance` (bottom 15 bits)
-            compact_validator = (index << 16) + (int(validator.slashed) << 15) + compact_balance
-            compact[shard].append(compact_validator)
-    committees = [t.CompactCommittee(pubkeys=p, compact_validators=c) for p, c in zip(pubkeys, compact)]
-    vector_type = _compact_committees_vector(t)
-    root = vector_type.hash_tree_root(vector_type.new(committees))
+        shard = (start_shard + committee_number) % shard_count
+        committees.append((shard, get_crosslink_committee(state, epoch, shard)))
+    # The CompactCommittee values are merkleized from plain data (roots.py says how).
+    root = compact_committees_root(state.config, state.validators.items(), committees)
     if view is not None:
         view.compact_committees_root = root
     return root
-
-
-def _compact_committees_vector(t: Any) -> Any:
-    # One descriptor per Types (its CompactCommittee class), built on first use.
-    from beacon.ssz import Vector
-    vt = getattr(t.CompactCommittee, "_vector_of_shards", None)
-    if vt is None:
-        vt = Vector(t.CompactCommittee, t.config.SHARD_COUNT)
-        t.CompactCommittee._vector_of_shards = vt
-    return vt
 
 
 # spec v0.8.2: Beacon state accessors / get_total_balance
