@@ -107,21 +107,30 @@ def compact_committees_root(
     filled: dict[int, list[int]] = {}
     for shard, committee in committees:
         filled.setdefault(shard, []).extend(committee)
-    roots = _PUBKEY_ROOTS
+    n = len(validators)
+    if not filled or not n:
+        return merkleize_buffer(b"".join(shard_roots), depth_for(cfg.SHARD_COUNT))
+    # Three passes in index order over the registry, then committees are gathers from arrays.
+    get = _PUBKEY_ROOTS.get
+    pubkeys = [v.pubkey for v in validators]
+    pk_roots = np.frombuffer(b"".join([get(p) or pubkey_root(p) for p in pubkeys]), dtype=np.uint8).reshape(n, 32)
+    effective = [v.effective_balance for v in validators]
+    compact_balance = np.array([e // increment for e in effective], dtype=np.uint64)
+    slashed_bit = np.fromiter((v.slashed for v in validators), bool, n).astype(np.uint64) << np.uint64(15)
     for shard, members in filled.items():
-        pks = []
-        compact = []
-        for index in members:
-            validator = validators[index]
-            pubkey = validator.pubkey
-            root = roots.get(pubkey)
-            pks.append(root if root is not None else pubkey_root(pubkey))
-            # `index` (top 6 bytes) + `slashed` (16th bit) + `compact_balance` (bottom 15 bits)
-            compact.append((index << 16) + (int(validator.slashed) << 15) + validator.effective_balance // increment)
-        pubkeys_root = mix_in_length(merkleize_buffer(b"".join(pks), pk_depth), len(pks))
+        idx = np.asarray(members, dtype=np.int64)
+        pubkeys_root = mix_in_length(merkleize_buffer(pk_roots[idx].tobytes(), pk_depth), len(members))
+        # `index` (top 6 bytes) + `slashed` (16th bit) + `compact_balance` (bottom 15 bits): the
+        # spec adds Python ints; index < 2**40 and compact_balance < 2**64 / increment <= 2**56
+        # keep the uint64 sum exact (smaller increments take the Python-int path).
+        if increment >= 256:
+            compact = (idx.astype(np.uint64) << np.uint64(16)) + slashed_bit[idx] + compact_balance[idx]
+        else:
+            compact = [(i << 16) + (int(b) << 15) + int(c)
+                       for i, b, c in zip(members, slashed_bit[idx] >> np.uint64(15), compact_balance[idx])]
         packed = np.asarray(compact, dtype="<u8").tobytes()
         if len(packed) % 32:
             packed += b"\x00" * (32 - len(packed) % 32)
-        compact_root = mix_in_length(merkleize_buffer(packed, cv_depth), len(compact))
+        compact_root = mix_in_length(merkleize_buffer(packed, cv_depth), len(members))
         shard_roots[shard] = merkleize([pubkeys_root, compact_root])
     return merkleize_buffer(b"".join(shard_roots), depth_for(cfg.SHARD_COUNT))
