@@ -9,6 +9,8 @@ from __future__ import annotations
 from itertools import compress
 from typing import Any, Iterable, Sequence
 
+import numpy as np
+
 from beacon.crypto.hash import hash
 from beacon.state import cache as _cache
 from beacon.state.cache import ActiveSet, EpochView, get_cache
@@ -67,12 +69,21 @@ def _active_set(state: Any, epoch: int) -> ActiveSet:
     if cache is None:
         indices = tuple(i for i, v in enumerate(state.validators) if is_active_validator(v, epoch))
         return ActiveSet(indices, b"")
-    key = (epoch, state.validators.hash_tree_root())
+    root = state.validators.hash_tree_root()
+    key = (epoch, root)
     found = cache.active.lookup(key)
     if found is None:
-        # Attribute reads in one comprehension: ~10x faster than calling the predicate.
-        indices = tuple(i for i, v in enumerate(state.validators)
-                        if v.activation_epoch <= epoch < v.exit_epoch)
+        epochs = cache.epochs.lookup(root)
+        if epochs is None:
+            validators = state.validators.items()
+            n = len(validators)
+            epochs = cache.epochs.store(root, (
+                np.fromiter((v.activation_epoch for v in validators), np.uint64, n),
+                np.fromiter((v.exit_epoch for v in validators), np.uint64, n),
+            ))
+        activation, exit_ = epochs
+        # is_active_validator: activation_epoch <= epoch < exit_epoch (epochs are uint64)
+        indices = tuple(np.flatnonzero((activation <= epoch) & (exit_ > epoch)).tolist())
         found = cache.active.store(key, ActiveSet(indices, indices_digest(indices)))
     return found
 

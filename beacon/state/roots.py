@@ -5,11 +5,12 @@ List[ValidatorIndex, VALIDATOR_REGISTRY_LIMIT]) and the compact committees root 
 Vector[CompactCommittee, SHARD_COUNT]). Building those SSZ values element by element cost
 ~80 ms at 16,384 validators; here the leaves are packed with numpy and merkleized directly,
 with the same chunking and padding as the SSZ layer, so the roots are the same bytes
-(tests/state/test_roots.py checks them against the SSZ values). Pubkey roots are cached by
-pubkey (content-keyed, so any state may use them): a validator's pubkey never changes.
+(tests/state/test_roots.py checks them against the SSZ values). Pubkey roots are kept for
+the last registry seen and reused while it is a prefix of the registry asked about.
 """
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from hashlib import sha256
 from typing import Any, Sequence
@@ -20,18 +21,44 @@ from beacon.config import Config
 from beacon.ssz.merkle import ZERO_HASHES, depth_for, merkleize, mix_in_length
 
 _PUBKEY_PAD = b"\x00" * 16  # a 48-byte vector is two chunks, the second right-padded
-_PUBKEY_ROOTS: dict[bytes, bytes] = {}
-_PUBKEY_ROOTS_MAX = 1 << 21  # ~400 MB would be the next bound; dropped and rebuilt past it
 
 
 def pubkey_root(pubkey: bytes) -> bytes:
-    """hash_tree_root of a BLSPubkey (Bytes48), memoized."""
-    root = _PUBKEY_ROOTS.get(pubkey)
-    if root is None:
-        if len(_PUBKEY_ROOTS) >= _PUBKEY_ROOTS_MAX:
-            _PUBKEY_ROOTS.clear()
-        root = _PUBKEY_ROOTS[pubkey] = sha256(pubkey + _PUBKEY_PAD).digest()
-    return root
+    """hash_tree_root of a BLSPubkey (Bytes48)."""
+    return sha256(pubkey + _PUBKEY_PAD).digest()
+
+
+class _PubkeyRoots:
+    """The pubkey roots of the last registry seen, reused while it is a prefix of the next.
+
+    Registries only grow (deposits append), so one entry serves every later epoch of a chain;
+    the prefix check compares the pubkeys themselves (list equality, which for the same
+    bytes objects is an identity test per element), so a different registry (another fork,
+    another state) can never be served stale roots: it is recomputed.
+    """
+
+    def __init__(self) -> None:
+        self.pubkeys: list[bytes] = []
+        self.roots = np.zeros((0, 32), dtype=np.uint8)
+        self.lock = threading.Lock()  # states may be transitioned in worker threads
+
+    def get(self, pubkeys: list[bytes]) -> np.ndarray:
+        with self.lock:
+            return self._get(pubkeys)
+
+    def _get(self, pubkeys: list[bytes]) -> np.ndarray:
+        k = len(self.pubkeys)
+        if not (k <= len(pubkeys) and pubkeys[:k] == self.pubkeys):
+            k = 0
+            self.roots = self.roots[:0]
+        if k < len(pubkeys):
+            fresh = b"".join([sha256(p + _PUBKEY_PAD).digest() for p in pubkeys[k:]])
+            self.roots = np.concatenate((self.roots, np.frombuffer(fresh, dtype=np.uint8).reshape(-1, 32)))
+        self.pubkeys = pubkeys
+        return self.roots
+
+
+_PUBKEY_ROOTS = _PubkeyRoots()
 
 
 def merkleize_buffer(data: bytes, depth: int) -> bytes:
@@ -111,9 +138,7 @@ def compact_committees_root(
     if not filled or not n:
         return merkleize_buffer(b"".join(shard_roots), depth_for(cfg.SHARD_COUNT))
     # Three passes in index order over the registry, then committees are gathers from arrays.
-    get = _PUBKEY_ROOTS.get
-    pubkeys = [v.pubkey for v in validators]
-    pk_roots = np.frombuffer(b"".join([get(p) or pubkey_root(p) for p in pubkeys]), dtype=np.uint8).reshape(n, 32)
+    pk_roots = _PUBKEY_ROOTS.get([v.pubkey for v in validators])
     effective = [v.effective_balance for v in validators]
     compact_balance = np.array([e // increment for e in effective], dtype=np.uint64)
     slashed_bit = np.fromiter((v.slashed for v in validators), bool, n).astype(np.uint64) << np.uint64(15)

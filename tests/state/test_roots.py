@@ -47,3 +47,22 @@ def test_compact_committees_and_active_index_roots_match_ssz(preset: str, seed: 
         digest = indices_digest(indices)
         assert roots.active_index_root(state.config, indices, digest) == want
         assert roots.active_index_root(state.config, indices, digest) == want  # memoized
+
+
+def test_pubkey_roots_follow_the_registry_asked_about() -> None:
+    # The pubkey-root cache serves the last registry while it is a prefix: a registry that
+    # differs anywhere (or is shorter) must get its own roots.
+    state = build_epoch_state(load_config("minimal"), 200, full=False, seed=5)
+    epoch = get_current_epoch(state)
+    assert get_compact_committees_root(state, epoch) == naive.get_compact_committees_root(state, epoch)
+    other = state.copy()
+    other._cache = None
+    member = get_active_validator_indices(state, epoch)[0]  # active, so in some committee
+    other.validators[member].pubkey = b"\x99" * 48
+    assert get_compact_committees_root(other, epoch) == naive.get_compact_committees_root(other, epoch)
+    assert get_compact_committees_root(other, epoch) != get_compact_committees_root(state, epoch)
+    longer = state.copy()
+    longer._cache = None
+    longer.validators.append(longer.validators[5].copy())
+    longer.balances.append(0)
+    assert get_compact_committees_root(longer, epoch) == naive.get_compact_committees_root(longer, epoch)
