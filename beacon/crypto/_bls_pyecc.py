@@ -115,6 +115,9 @@ class PyEccBackend:
         x, y = normalize(point)
         return encode_g2(_fq2_ints(x), _fq2_ints(y))
 
+    def g1_sub(self, a: Point, b: Point) -> Point:
+        return add(a, neg(b))
+
     def g1_sum(self, points: Sequence[Point]) -> Point:
         acc: Point = Z1
         for p in points:
