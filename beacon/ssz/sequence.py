@@ -14,6 +14,8 @@ from beacon.ssz.parts import decode_offsets, encode_parts
 
 # Rebuild the whole tree rather than patching paths once this share of leaves changed.
 _REBUILD_SHARE = 4
+# Below this many unhashed container elements, hashing them one by one is as quick.
+_BATCH_MIN = 64
 
 
 class SequenceType(SSZType):
@@ -95,6 +97,14 @@ class SequenceType(SSZType):
     def leaves(self, items: list[Any]) -> list[bytes]:
         if self.packed:
             return pack_bytes(self.elem.pack(items))
+        if len(items) >= _BATCH_MIN:
+            # Many unhashed containers (a decoded registry): hash them layer by layer together.
+            from beacon.ssz.container import batch_hashable, batch_set_roots
+
+            if batch_hashable(self.elem):
+                missing = [v for v in items if v._root is None]
+                if len(missing) >= _BATCH_MIN:
+                    batch_set_roots(self.elem, missing)
         root = self.elem.hash_tree_root
         return [root(v) for v in items]
 
