@@ -137,7 +137,11 @@ class SequenceType(SSZType):
             self._check_decoded_length(n)
             if self.packed:
                 return Sequence(self, elem.unpack(bytes(data)))
-            items = [elem.deserialize(data[i * size:(i + 1) * size]) for i in range(n)]
+            decode_many = _batch_decoder(elem) if n >= _BATCH_MIN else None
+            if decode_many is not None:
+                items = decode_many(bytes(data))
+            else:
+                items = [elem.deserialize(data[i * size:(i + 1) * size]) for i in range(n)]
         else:
             if not data:
                 self._check_decoded_length(0)
@@ -170,6 +174,12 @@ class SequenceType(SSZType):
         items = [conv(v) for v in obj]
         self.check_length(len(items))
         return Sequence(self, items)
+
+
+def _batch_decoder(elem: Any) -> Any:
+    from beacon.ssz.container import batch_decoder
+
+    return batch_decoder(elem)
 
 
 class List(SequenceType):
