@@ -20,9 +20,11 @@ setup(
         "prometheus_client>=0.20,<1",
     ],
     extras_require={
-        # matplotlib: the testnet harness's plots are checked by the suite.
+        # matplotlib: the testnet harness's plots are checked by the suite (and benchmarks plot).
+        # py-spy: the flame graphs of docs/performance.md (a sampling profiler, no code changes;
+        # its wheel ships the binary, so `make bench` users get it with the test extra).
         "test": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "pytest-timeout>=2.3,<3", "pytest-trio>=0.8,<0.9",
-                 "matplotlib>=3.8,<4"],
+                 "matplotlib>=3.8,<4", "py-spy>=0.3.14,<0.5"],
         "plot": ["matplotlib>=3.8,<4"],
     },
     entry_points={"console_scripts": ["pybeacon=beacon.cli:main"]},
