@@ -58,7 +58,7 @@ def bench_backend(name: str, quick: bool) -> Dict[str, float]:
         msgs = [bytes([i]) * 32 for i in range(64)]
 
         def line(label: str, key: str, t: Tuple[float, float]) -> None:
-            res[key] = t[0]
+            res[key], res[key + "_best"] = t[0], t[1]
             print(f"  {name:7s} {label:44s} {ms(t[0])}  (best {ms(t[1])})")
 
         line("hash_to_G2 cold", "hash_cold", timeit(lambda i: bls.hash_to_G2_compressed(fresh_msg(), DOMAIN), n))
@@ -192,6 +192,9 @@ def main(argv: List[str]) -> int:
           f">= {TARGET_RATIO:.0f}x py_ecc (interleaved): {'met' if ok_ratio else 'MISSED'} ({ratio:.0f}x)")
     print(f"result: bls_verify_fresh_message {f['verify_cold'] * 1e3:.3f} ms")
     print(f"result: bls_verify_fresh_message_baseline_plain_cofactor {f['verify_cold_plain'] * 1e3:.3f} ms")
+    # Best of n as well: on a shared machine the median carries other people's load.
+    print(f"result: bls_verify_fresh_message_best {f['verify_cold_best'] * 1e3:.3f} ms")
+    print(f"result: bls_verify_fresh_message_best_baseline_plain_cofactor {f['verify_cold_plain_best'] * 1e3:.3f} ms")
     print(f"result: bls_hash_to_G2_fresh {f['hash_cold'] * 1e3:.3f} ms")
     print(f"result: bls_hash_to_G2_fresh_baseline_plain_cofactor {f['hash_cold_plain'] * 1e3:.3f} ms")
     print(f"result: bls_verify_cached_hash {f['verify'] * 1e3:.3f} ms")
