@@ -148,6 +148,9 @@ def main() -> int:
         print(f"result: epoch_{tag} {now['epoch_s'] * 1e3:.1f} ms")
         if base:
             print(f"result: epoch_{tag}_baseline_{rev} {base['epoch_s'] * 1e3:.1f} ms")
+        print(f"result: epoch_best_{tag} {now['epoch_best_s'] * 1e3:.1f} ms")
+        if base:
+            print(f"result: epoch_best_{tag}_baseline_{rev} {base['epoch_best_s'] * 1e3:.1f} ms")
         print(f"result: state_load_{tag} {now['load_s']:.2f} s")
         if base:
             print(f"result: state_load_{tag}_baseline_{rev} {base['load_s']:.2f} s")
