@@ -40,12 +40,12 @@ spectest-mainnet: venv
 	$(VENV)/bin/pybeacon spectest fetch --preset mainnet
 	$(VENV)/bin/pybeacon spectest --preset mainnet
 
-# Every benchmark, then one table of all their `result:` lines (figures with their same-run
-# baselines). The full log is kept in runs/bench.log.
+# Every benchmark (or BENCH="benchmarks/a.py ..."), then one table of all their `result:` lines
+# (figures with their same-run baselines). The full log is kept in runs/bench.log.
+BENCH ?= $(filter-out benchmarks/results_table.py benchmarks/flamegraphs.py,$(wildcard benchmarks/[!_]*.py))
 bench: venv
 	@mkdir -p runs; : > runs/bench.log
-	@for b in benchmarks/[!_]*.py; do \
-		case $$b in benchmarks/results_table.py) continue;; esac; \
+	@for b in $(BENCH); do \
 		echo "== $$b" | tee -a runs/bench.log; \
 		$(PY) $$b 2>&1 | tee -a runs/bench.log; test $${PIPESTATUS[0]} -eq 0 || exit 1; \
 	done
