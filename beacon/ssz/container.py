@@ -251,7 +251,7 @@ def batch_set_roots(cls: ContainerMeta, values: list[Any]) -> None:
         return
     import numpy as np
 
-    from beacon.ssz.basic import BasicType, ByteVector
+    from beacon.ssz.basic import BasicType
     from beacon.ssz.merkle import depth_for
 
     n = len(values)
