@@ -1,4 +1,6 @@
 # Two commands do all set-up on a fresh machine: `make test` and `make run`.
+# bash: `make bench` reads PIPESTATUS
+SHELL  := /bin/bash
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -49,8 +51,17 @@ spectest-mainnet: venv
 	$(VENV)/bin/pybeacon spectest fetch --preset mainnet
 	$(VENV)/bin/pybeacon spectest --preset mainnet
 
+# Every benchmark (or BENCH="benchmarks/a.py ..."), then one table of all their `result:` lines
+# (figures with their same-run baselines). The full log is kept in runs/bench.log.
+BENCH ?= $(filter-out benchmarks/results_table.py benchmarks/flamegraphs.py,$(wildcard benchmarks/[!_]*.py))
 bench: venv
-	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	$(PY) -m pip install -q -e ".[bench]"
+	@mkdir -p runs; : > runs/bench.log
+	@for b in $(BENCH); do \
+		echo "== $$b" | tee -a runs/bench.log; \
+		$(PY) $$b 2>&1 | tee -a runs/bench.log; test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
+	@echo; $(PY) benchmarks/results_table.py runs/bench.log
 
 clean:
 	rm -rf $(VENV) build *.egg-info

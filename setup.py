@@ -36,11 +36,14 @@ setup(
         "pycryptodome>=3.19",
     ],
     extras_require={
-        # matplotlib: the testnet harness's plots are checked by the suite.
+        # matplotlib: the testnet harness's plots are checked by the suite (and benchmarks plot).
         "test": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "pytest-timeout>=2.3,<3", "pytest-trio>=0.8,<0.9",
                  "matplotlib>=3.8,<4",
                  # the monitor page is checked in a real browser (Debian's chromium + chromedriver)
                  "selenium>=4.20,<5"],
+        # py-spy: the flame graphs of docs/performance.md (benchmarks/flamegraphs.py; a sampling
+        # profiler whose wheel ships the binary); not needed by the suite.
+        "bench": ["py-spy>=0.3.14,<0.5"],
         "plot": ["matplotlib>=3.8,<4"],
     },
     entry_points={"console_scripts": ["pybeacon=beacon.cli:main"]},

@@ -584,3 +584,46 @@ def test_switching_verification_off_is_scoped_to_its_thread_and_task() -> None:
         replay.join()
     # main thread still verifies; this task is off; the worker thread still verified
     assert sorted(seen) == [False, False, False] and len(seen) == 3
+
+
+def test_fast_cofactor_clearing_is_the_plain_cofactor_product() -> None:
+    """The psi-based [G2_cofactor]P of the fast backend equals the plain 507-bit product
+    (h = hi * 2^254 + lo, each digit below r, so the library's mod-r reduction is exact)."""
+    from py_arkworks_bls12381 import G2Point
+
+    from beacon.crypto import _bls_fast
+    from beacon.crypto._bls_common import hash_to_G2_lift
+
+    for i in range(48):
+        p = hash_to_G2_lift(i.to_bytes(32, "big"), bytes([i % 3]) * 8, _bls_fast._lift)
+        assert not p.is_in_subgroup()
+        assert _bls_fast._clear_cofactor(p) == _bls_fast._clear_cofactor_plain(p), i
+    zero = G2Point.identity()
+    assert _bls_fast._clear_cofactor(zero) == zero
+
+
+@pytest.mark.parametrize("backend_name", ["fast", "py_ecc"])
+def test_committee_subset_is_the_sum_of_its_present_members(backend_name: str) -> None:
+    keys = [int.from_bytes(bytes([i + 3]) * 32, "big") % CURVE_ORDER for i in range(6)]
+    pubkeys = [bls.privtopub(k) for k in keys]
+    msg = b"\x21" * 32
+    with bls.use_backend(backend_name):
+        bls.clear_caches()
+        committee = tuple(pubkeys)
+        # py_ecc pairings cost ~0.2 s each: one case there, all of them on the fast backend.
+        cases = ([0, 1, 2, 3, 4, 5], [1, 3, 4], [2], []) if backend_name == "fast" else ([1, 3, 4],)
+        for present in cases:
+            absent = tuple(pubkeys[i] for i in range(6) if i not in present)
+            sig = bls.aggregate_signatures([bls.sign(msg, keys[i], DOM) for i in present])
+            subset = bls.SignatureSet.grouped([bls.CommitteeSubset(committee, absent)], [msg], sig, DOM)
+            plain = bls.SignatureSet.grouped([[pubkeys[i] for i in present]], [msg], sig, DOM)
+            assert bls.verify_batch([subset]), present
+            if backend_name == "fast":
+                assert bls.verify_batch([plain])
+                wrong = bls.SignatureSet.grouped([bls.CommitteeSubset(committee, absent[1:])], [msg], sig, DOM)
+                assert not bls.verify_batch([wrong]) or not absent
+        # A malformed key anywhere in the committee fails the set, as the spec's aggregation would.
+        bad = (b"\x00" * 48,) + committee[1:]
+        sig = bls.sign(msg, keys[1], DOM)
+        assert not bls.verify_batch([bls.SignatureSet.grouped(
+            [bls.CommitteeSubset(bad, tuple(p for p in bad if p != pubkeys[1]))], [msg], sig, DOM)])

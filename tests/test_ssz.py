@@ -184,3 +184,51 @@ def test_copies_share_trees_until_either_side_writes(seed: int) -> None:
             bag.points[0].x += 1
     for bag in [base, *copies]:
         assert bag.hash_tree_root() == pyssz.get_hash_tree_root(as_pyssz(bag), PY_BAG)
+
+
+def test_batch_roots_of_a_decoded_list_equal_one_by_one_roots() -> None:
+    # A long list of one-chunk-field containers (a decoded registry) is hashed in one batch.
+    from beacon.config import load_config
+    from beacon.ssz import container, sequence
+    from beacon.types import get_types
+
+    t = get_types(load_config("minimal"))
+    vals = [t.Validator(pubkey=bytes([i % 256]) * 48, withdrawal_credentials=bytes([i % 7]) * 32,
+                        effective_balance=i * 10**9, slashed=bool(i % 3), activation_eligibility_epoch=i,
+                        activation_epoch=2**64 - 1 - i, exit_epoch=i * i, withdrawable_epoch=5)
+            for i in range(200)]
+    assert container.batch_hashable(t.Validator) and container.batch_hashable(t.Checkpoint)
+    assert not container.batch_hashable(t.PendingAttestation)
+    list_type = sequence.List(t.Validator, 1024)
+    data = list_type.new(vals).serialize()
+    one_by_one = [list_type.elem.hash_tree_root(v.copy()) for v in vals]
+    decoded = list_type.deserialize(data)
+    assert decoded.hash_tree_root() == list_type.new([v.copy() for v in vals]).hash_tree_root()
+    assert [v._root for v in decoded] == one_by_one
+    cps = [t.Checkpoint(epoch=i, root=bytes([i]) * 32) for i in range(100)]
+    container.batch_set_roots(t.Checkpoint, cps)
+    assert [c._root for c in cps] == [t.Checkpoint(epoch=i, root=bytes([i]) * 32).hash_tree_root() for i in range(100)]
+
+
+def test_batch_decoding_equals_value_by_value_decoding() -> None:
+    from beacon.config import load_config
+    from beacon.ssz import DecodeError, sequence
+    from beacon.types import get_types
+
+    t = get_types(load_config("minimal"))
+    vals = [t.Validator(pubkey=bytes([i % 256]) * 48, withdrawal_credentials=bytes([i % 7]) * 32,
+                        effective_balance=i * 10**9 + 2**63, slashed=bool(i % 3), activation_eligibility_epoch=i,
+                        activation_epoch=2**64 - 1 - i, exit_epoch=i * i, withdrawable_epoch=5)
+            for i in range(100)]
+    list_type = sequence.List(t.Validator, 1024)
+    data = list_type.new(vals).serialize()
+    decoded = list_type.deserialize(data)
+    size = t.Validator.fixed_size()
+    assert list(decoded) == [t.Validator.deserialize(data[i * size:(i + 1) * size]) for i in range(100)]
+    assert all(type(v.slashed) is bool for v in decoded) and decoded.serialize() == data
+    decoded[3].slashed = True  # values decoded in bulk are ordinary, owned, mutable values
+    assert decoded.hash_tree_root() != list_type.deserialize(data).hash_tree_root()
+    bad = bytearray(data)
+    bad[size * 5 + 48 + 32 + 8] = 2  # validator 5's `slashed` byte
+    with pytest.raises(DecodeError):
+        list_type.deserialize(bytes(bad))

@@ -115,6 +115,9 @@ class PyEccBackend:
         x, y = normalize(point)
         return encode_g2(_fq2_ints(x), _fq2_ints(y))
 
+    def g1_sub(self, a: Point, b: Point) -> Point:
+        return add(a, neg(b))
+
     def g1_sum(self, points: Sequence[Point]) -> Point:
         acc: Point = Z1
         for p in points:
@@ -141,6 +144,14 @@ class PyEccBackend:
 
     def hash_to_g2(self, message_hash: bytes, domain: bytes) -> Point:
         return self._hash_cached(*check_hash_inputs(message_hash, domain))
+
+    hash_scale = 1
+
+    def pairing_hash(self, message_hash: bytes, domain: bytes) -> Point:
+        return self.hash_to_g2(message_hash, domain)
+
+    def pairing_neg_generator(self) -> Point:
+        return self.neg_g1_generator()
 
     def g2_projective(self, point: Point) -> Tuple[Fq2Int, Fq2Int, Fq2Int]:
         # py_ecc's own projective coordinates, unnormalised: these are exactly what the

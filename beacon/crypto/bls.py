@@ -20,9 +20,11 @@ from __future__ import annotations
 import contextvars
 import os
 import secrets
+import threading
+from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from beacon.crypto._bls_common import (
     CURVE_ORDER,
@@ -41,6 +43,7 @@ from beacon.crypto._bls_common import (
 __all__ = [
     "BLSError",
     "CURVE_ORDER",
+    "CommitteeSubset",
     "G1_INFINITY",
     "G2_INFINITY",
     "SignatureSet",
@@ -145,9 +148,11 @@ def enabled(flag: bool) -> Iterator[None]:
 
 
 def clear_caches() -> None:
-    """Drop the pubkey and hash_to_G2 caches of every instantiated backend."""
+    """Drop the pubkey, signature, committee-sum and hash_to_G2 caches of every backend."""
     for backend in _instances.values():
         backend.clear_caches()
+    with _committee_sums_lock:
+        _committee_sums.clear()
 
 
 # ---------------------------------------------------------------- signing and aggregation
@@ -167,8 +172,10 @@ def privtopub(privkey: int) -> bytes:
 def sign(message_hash: bytes, privkey: int, domain: bytes) -> bytes:
     """privkey * hash_to_G2(message_hash, domain), compressed (96 bytes). Works when disabled."""
     k = _check_privkey(privkey)
-    h = _backend.hash_to_g2(message_hash, domain)
-    return _backend.encode_g2(_backend.g2_lincomb([h], [k]))
+    b = _backend
+    # [k] hash_to_G2 = [k * hash_scale] pairing_hash; both points are in G2, so mod r is exact.
+    h = b.pairing_hash(message_hash, domain)
+    return b.encode_g2(b.g2_lincomb([h], [k * b.hash_scale % CURVE_ORDER]))
 
 
 def aggregate_pubkeys(pubkeys: Sequence[bytes]) -> bytes:
@@ -272,6 +279,47 @@ def verify_multiple(
     return _check([_Prepared.build(signers, message_hashes, signature, domain)])
 
 
+class CommitteeSubset(NamedTuple):
+    """A signer group given as a whole committee minus its absent members.
+
+    Its sum is the committee's sum (cached per committee: every aggregate of that committee
+    in an epoch reuses it) minus the absent members' keys, so a nearly full aggregate costs
+    a few point additions instead of one per member. Same point as summing the present keys.
+    """
+
+    committee: Tuple[bytes, ...]
+    absent: Tuple[bytes, ...]
+
+
+_COMMITTEE_SUMS_MAX = 4096  # two epochs of mainnet committees at any registry size
+_committee_sums: "OrderedDict[Tuple[str, Tuple[bytes, ...]], Any]" = OrderedDict()
+_committee_sums_lock = threading.Lock()
+
+
+def _committee_sum(b: Backend, committee: Tuple[bytes, ...]) -> Any:
+    key = (b.name, committee)
+    with _committee_sums_lock:
+        found = _committee_sums.get(key)
+        if found is not None:
+            _committee_sums.move_to_end(key)
+            return found
+    total = b.g1_sum([b.decode_g1(p) for p in committee])  # raises BLSError before caching
+    with _committee_sums_lock:
+        _committee_sums[key] = total
+        if len(_committee_sums) > _COMMITTEE_SUMS_MAX:
+            _committee_sums.popitem(last=False)
+    return total
+
+
+def _group_point(b: Backend, group: Any) -> Any:
+    if isinstance(group, CommitteeSubset):
+        total = _committee_sum(b, group.committee)
+        if group.absent:
+            total = b.g1_sub(total, b.g1_sum([b.decode_g1(p) for p in group.absent]))
+        return total
+    return b.g1_sum([b.decode_g1(p) for p in group])
+
+
 @dataclass(frozen=True)
 class SignatureSet:
     """One signature check for verify_batch.
@@ -312,8 +360,10 @@ class SignatureSet:
         signature: bytes,
         domain: bytes,
     ) -> SignatureSet:
-        """verify_multiple([aggregate_pubkeys(g) for g in groups], message_hashes, ...)."""
-        return cls(tuple(tuple(g) for g in pubkey_groups), tuple(message_hashes), signature, domain)
+        """verify_multiple([aggregate_pubkeys(g) for g in groups], message_hashes, ...); a group
+        may be a CommitteeSubset."""
+        return cls(tuple(g if isinstance(g, CommitteeSubset) else tuple(g) for g in pubkey_groups),
+                   tuple(message_hashes), signature, domain)
 
 
 @dataclass
@@ -338,8 +388,8 @@ class _Prepared:
         b = _backend
         try:
             sig = b.decode_g2(signature)
-            g1s = [b.g1_sum([b.decode_g1(p) for p in group]) for group in signers]
-            g2s = [b.hash_to_g2(m, domain) for m in message_hashes]
+            g1s = [_group_point(b, group) for group in signers]
+            g2s = [b.pairing_hash(m, domain) for m in message_hashes]
         except BLSError:
             return None
         keys = [(bytes(m), bytes(domain)) for m in message_hashes]
@@ -347,7 +397,8 @@ class _Prepared:
 
 
 def _check(sets: Sequence[Optional[_Prepared]]) -> bool:
-    """One multi-pairing for all sets: prod e(sum r_i P, H) * e(-g, sum r_i S_i) == 1.
+    """One multi-pairing for all sets: prod e(sum r_i P, H) * e(-g, sum r_i S_i) == 1
+    (in the backend's pairing_hash form, which is the same equation raised to 1/hash_scale).
 
     With several sets, each gets a random nonzero 64-bit weight r_i so that invalid sets
     cannot cancel each other out (the signatures are subgroup-checked, so this is sound up
@@ -372,7 +423,7 @@ def _check(sets: Sequence[Optional[_Prepared]]) -> bool:
     g1s = [b.g1_sum(ps) if len(ps) > 1 else ps[0] for _, ps in merged.values()]
     g2s = [h for h, _ in merged.values()]
     sigs = [s.signature for s in prepared]
-    g1s.append(b.neg_g1_generator())
+    g1s.append(b.pairing_neg_generator())  # pairs with pairing_hash points (see Backend)
     g2s.append(sigs[0] if len(sigs) == 1 else b.g2_lincomb(sigs, weights))
     return b.pairing_check(g1s, g2s)
 

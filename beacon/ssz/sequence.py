@@ -14,6 +14,8 @@ from beacon.ssz.parts import decode_offsets, encode_parts
 
 # Rebuild the whole tree rather than patching paths once this share of leaves changed.
 _REBUILD_SHARE = 4
+# Below this many unhashed container elements, hashing them one by one is as quick.
+_BATCH_MIN = 64
 
 
 class SequenceType(SSZType):
@@ -95,6 +97,14 @@ class SequenceType(SSZType):
     def leaves(self, items: list[Any]) -> list[bytes]:
         if self.packed:
             return pack_bytes(self.elem.pack(items))
+        if len(items) >= _BATCH_MIN:
+            # Many unhashed containers (a decoded registry): hash them layer by layer together.
+            from beacon.ssz.container import batch_hashable, batch_set_roots
+
+            if batch_hashable(self.elem):
+                missing = [v for v in items if v._root is None]
+                if len(missing) >= _BATCH_MIN:
+                    batch_set_roots(self.elem, missing)
         root = self.elem.hash_tree_root
         return [root(v) for v in items]
 
@@ -127,7 +137,11 @@ class SequenceType(SSZType):
             self._check_decoded_length(n)
             if self.packed:
                 return Sequence(self, elem.unpack(bytes(data)))
-            items = [elem.deserialize(data[i * size:(i + 1) * size]) for i in range(n)]
+            decode_many = _batch_decoder(elem) if n >= _BATCH_MIN else None
+            if decode_many is not None:
+                items = decode_many(bytes(data))
+            else:
+                items = [elem.deserialize(data[i * size:(i + 1) * size]) for i in range(n)]
         else:
             if not data:
                 self._check_decoded_length(0)
@@ -160,6 +174,12 @@ class SequenceType(SSZType):
         items = [conv(v) for v in obj]
         self.check_length(len(items))
         return Sequence(self, items)
+
+
+def _batch_decoder(elem: Any) -> Any:
+    from beacon.ssz.container import batch_decoder
+
+    return batch_decoder(elem)
 
 
 class List(SequenceType):

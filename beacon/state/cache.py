@@ -4,7 +4,8 @@ Where they live: `state._cache` holds a StateCache. `state.copy()` shares that o
 reference, so nothing in it may depend on which state asks; everything is keyed by content:
 
 * active sets:   (epoch, hash_tree_root(state.validators)) -> indices (tuple), their digest,
-                 and (for the current epoch) the total active balance. The validators root is
+                 and (for the current epoch) the total active balance; built from the
+                 registry's activation/exit epoch arrays, kept under the validators root. The validators root is
                  cached by the SSZ layer and recomputed along the changed paths only, and the
                  state root needs it every slot anyway, so the key costs little.
 * epoch views:   (epoch, current epoch, state.start_shard, validators root, the randao mix and
@@ -105,12 +106,15 @@ class PubkeyIndex:
 
 
 class StateCache:
-    __slots__ = ("active", "views", "pubkeys")
+    __slots__ = ("active", "views", "pubkeys", "epochs")
 
     def __init__(self) -> None:
         self.active: _LRU = _LRU(_MAX_ACTIVE_SETS)
         self.views: _LRU = _LRU(_MAX_EPOCH_VIEWS)
         self.pubkeys: PubkeyIndex | None = None
+        # validators root -> (activation_epoch, exit_epoch) arrays, so the active sets of
+        # several epochs of one registry cost one pass over it
+        self.epochs: _LRU = _LRU(2)
 
 
 def get_cache(state: Any) -> StateCache | None:
@@ -137,6 +141,7 @@ def pubkey_index(state: Any) -> PubkeyIndex | None:
             fresh = StateCache()
             fresh.active = cache.active
             fresh.views = cache.views
+            fresh.epochs = cache.epochs
             state._cache = cache = fresh
         own = cache.pubkeys = PubkeyIndex(state)
     return own

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from beacon.crypto.bls import CommitteeSubset
 from beacon.crypto.hash import hash
 from beacon.state.signatures import bls_verify_multiple_groups
 
@@ -31,10 +32,14 @@ def is_slashable_attestation_data(data_1: Any, data_2: Any) -> bool:
 
 
 # spec v0.8.2: Predicates / is_valid_indexed_attestation
-def is_valid_indexed_attestation(state: Any, indexed_attestation: Any) -> bool:
+def is_valid_indexed_attestation(state: Any, indexed_attestation: Any,
+                                 committee: Sequence[int] | None = None) -> bool:
     """Check if ``indexed_attestation`` has valid indices and signature.
 
     Inside a block the signature check is recorded for the block's batch (see signatures.py).
+    `committee` (not in the spec): the crosslink committee the custody-bit-0 indices were
+    taken from (process_attestation knows it); their pubkeys are then summed as the
+    committee's cached sum minus the absent members (bls.CommitteeSubset), the same point.
     """
     from beacon.state.accessors import get_domain  # accessors import this module
 
@@ -61,9 +66,17 @@ def is_valid_indexed_attestation(state: Any, indexed_attestation: Any) -> bool:
         return False
     # Verify aggregate signature. The groups are aggregated by the BLS layer (in the batch).
     data = indexed_attestation.data
+    bit_0_group: Any = [validators[i].pubkey for i in bit_0_indices] if committee is None else None
+    if committee is not None:
+        present = set(bit_0_indices)
+        if len(present) == len(bit_0_indices) and present.issubset(committee) and all(i < n for i in committee):
+            bit_0_group = CommitteeSubset(tuple(validators[i].pubkey for i in committee),
+                                          tuple(validators[i].pubkey for i in committee if i not in present))
+        else:
+            bit_0_group = [validators[i].pubkey for i in bit_0_indices]
     return bls_verify_multiple_groups(
         pubkey_groups=[
-            [validators[i].pubkey for i in bit_0_indices],
+            bit_0_group,
             [validators[i].pubkey for i in bit_1_indices],
         ],
         message_hashes=[

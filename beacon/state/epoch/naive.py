@@ -7,15 +7,18 @@ epoch-specific here is the spec's own quadratic form.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Sequence, Set, Tuple
+
+from beacon.config import Config
+from beacon.ssz import List, Vector, uint64
 
 from beacon.state.accessors import (
     get_active_validator_indices, get_attesting_indices, get_block_root, get_committee_count,
-    get_compact_committees_root, get_crosslink_committee, get_current_epoch, get_previous_epoch,
+    get_crosslink_committee, get_current_epoch, get_previous_epoch,
     get_randao_mix, get_shard_delta, get_start_shard, get_total_balance, get_total_active_balance,
     get_validator_churn_limit,
 )
-from beacon.state.epoch.final_updates import _validator_index_list
 from beacon.state.epoch.helpers import (
     GENESIS_EPOCH, get_attesting_balance, get_matching_head_attestations, get_matching_source_attestations,
     get_matching_target_attestations, get_unslashed_attesting_indices,
@@ -274,3 +277,28 @@ def process_final_updates(state: Any) -> None:
     # Rotate current/previous epoch attestations
     state.previous_epoch_attestations = state.current_epoch_attestations
     state.current_epoch_attestations = []
+
+
+@lru_cache(maxsize=None)
+def _validator_index_list(cfg: Config) -> List:
+    """List[ValidatorIndex, VALIDATOR_REGISTRY_LIMIT] of this preset."""
+    return List(uint64, cfg.VALIDATOR_REGISTRY_LIMIT)
+
+
+# spec v0.8.2: Beacon state accessors / get_compact_committees_root
+def get_compact_committees_root(state: Any, epoch: int) -> bytes:
+    """The spec's form, building the SSZ values (the fast accessor merkleizes plain data)."""
+    cfg = state.config
+    t = state.types
+    committees = [t.CompactCommittee() for _ in range(cfg.SHARD_COUNT)]
+    start_shard = get_start_shard(state, epoch)
+    for committee_number in range(get_committee_count(state, epoch)):
+        shard = (start_shard + committee_number) % cfg.SHARD_COUNT
+        for index in get_crosslink_committee(state, epoch, shard):
+            validator = state.validators[index]
+            committees[shard].pubkeys.append(validator.pubkey)
+            compact_balance = validator.effective_balance // cfg.EFFECTIVE_BALANCE_INCREMENT
+            # `index` (top 6 bytes) + `slashed` (16th bit) + `compact_balance` (bottom 15 bits)
+            compact_validator = (index << 16) + (int(validator.slashed) << 15) + compact_balance
+            committees[shard].compact_validators.append(compact_validator)
+    return Vector(t.CompactCommittee, cfg.SHARD_COUNT).new(committees).hash_tree_root()

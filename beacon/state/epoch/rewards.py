@@ -151,10 +151,18 @@ def process_rewards_and_penalties(state: Any) -> None:
     with participation_scope(state) as part:
         rewards1, penalties1 = attestation_deltas(part)
         rewards2, penalties2 = crosslink_deltas(part)
-    rewards = (rewards1 + rewards2).tolist()
-    penalties = (penalties1 + penalties2).tolist()
-    # increase_balance then decrease_balance (floored at 0) for every index, written back at once.
+    rewards = rewards1 + rewards2
+    penalties = penalties1 + penalties2
+    balances = state.balances.items()
+    # increase_balance then decrease_balance (floored at 0) for every index, written back at once:
+    # in int64 when nothing can overflow (balances and deltas far below 2**62), else Python ints.
+    if (rewards.dtype != object and penalties.dtype != object and balances
+            and max(balances) < 2**62 and int(rewards.max()) < 2**62 and int(penalties.max()) < 2**62):
+        new = np.array(balances, dtype=np.int64) + rewards - penalties
+        np.maximum(new, 0, out=new)
+        state.balances.set_all(new.tolist())
+        return
     state.balances.set_all([
         b if (b := balance + reward - penalty) > 0 else 0
-        for balance, reward, penalty in zip(state.balances.items(), rewards, penalties)
+        for balance, reward, penalty in zip(balances, rewards.tolist(), penalties.tolist())
     ])

@@ -1,0 +1,68 @@
+"""beacon.state.roots: the roots merkleized from plain data equal the SSZ values' roots."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from beacon.config import load_config
+from beacon.ssz import List, uint64
+from beacon.state import roots
+from beacon.state.accessors import get_active_validator_indices, get_compact_committees_root, get_current_epoch
+from beacon.state.epoch import naive
+from beacon.state.epoch.synthetic import build_epoch_state
+from beacon.state.shuffle import indices_digest
+
+
+@pytest.mark.parametrize("count", [0, 1, 3, 4, 5, 64, 1000])
+def test_uint64_list_root(count: int) -> None:
+    rng = random.Random(count)
+    values = [rng.randrange(2**64) for _ in range(count)]
+    for limit in (max(count, 1), 4096, 2**40):
+        assert roots.uint64_list_root(values, limit) == List(uint64, limit).new(values).hash_tree_root()
+
+
+@pytest.mark.parametrize("chunks", [0, 1, 2, 3, 7, 8, 9, 33])
+def test_merkleize_buffer(chunks: int) -> None:
+    from beacon.ssz.merkle import merkleize
+
+    rng = random.Random(chunks)
+    leaves = [rng.randbytes(32) for _ in range(chunks)]
+    for depth in range(max(chunks - 1, 0).bit_length(), 12):
+        assert roots.merkleize_buffer(b"".join(leaves), depth) == merkleize(leaves, 1 << depth)
+    with pytest.raises(ValueError):
+        roots.merkleize_buffer(b"\x01" * 32 * 3, 1)
+
+
+@pytest.mark.parametrize("preset,seed", [("minimal", 1), ("minimal", 2), ("mainnet", 3)])
+def test_compact_committees_and_active_index_roots_match_ssz(preset: str, seed: int) -> None:
+    # Synthetic states hold slashed, exited and low-balance validators: every compact field varies.
+    state = build_epoch_state(load_config(preset), 300 if preset == "minimal" else 4200, full=False, seed=seed)
+    epoch = get_current_epoch(state)
+    for e in (epoch, epoch + 1):
+        assert get_compact_committees_root(state, e) == naive.get_compact_committees_root(state, e)
+        indices = get_active_validator_indices(state, e)
+        want = naive._validator_index_list(state.config).new(indices).hash_tree_root()
+        assert roots.active_index_root(state.config, indices, b"") == want
+        digest = indices_digest(indices)
+        assert roots.active_index_root(state.config, indices, digest) == want
+        assert roots.active_index_root(state.config, indices, digest) == want  # memoized
+
+
+def test_pubkey_roots_follow_the_registry_asked_about() -> None:
+    # The pubkey-root cache serves the last registry while it is a prefix: a registry that
+    # differs anywhere (or is shorter) must get its own roots.
+    state = build_epoch_state(load_config("minimal"), 200, full=False, seed=5)
+    epoch = get_current_epoch(state)
+    assert get_compact_committees_root(state, epoch) == naive.get_compact_committees_root(state, epoch)
+    other = state.copy()
+    other._cache = None
+    member = get_active_validator_indices(state, epoch)[0]  # active, so in some committee
+    other.validators[member].pubkey = b"\x99" * 48
+    assert get_compact_committees_root(other, epoch) == naive.get_compact_committees_root(other, epoch)
+    assert get_compact_committees_root(other, epoch) != get_compact_committees_root(state, epoch)
+    longer = state.copy()
+    longer._cache = None
+    longer.validators.append(longer.validators[5].copy())
+    longer.balances.append(0)
+    assert get_compact_committees_root(longer, epoch) == naive.get_compact_committees_root(longer, epoch)
