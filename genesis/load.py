@@ -72,9 +72,11 @@ def state_from_yaml(cfg: Config, text: str, source: str = "genesis state") -> An
         obj = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise GenesisLoadError(f"{source} is not valid YAML: {e}") from None
+    except RecursionError:  # PyYAML builds nested collections recursively
+        raise GenesisLoadError(f"{source} nests too deeply to be a BeaconState") from None
     try:
         return t.BeaconState.from_obj(obj)
-    except (ValueError, TypeError, KeyError, AttributeError) as e:
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as e:
         hint = ""
         for other in PRESETS:
             if other == cfg.preset:
@@ -83,7 +85,7 @@ def state_from_yaml(cfg: Config, text: str, source: str = "genesis state") -> An
                 get_types(load_config(other)).BeaconState.from_obj(obj)
                 hint = f"; it is a BeaconState of the {other} preset (start with --preset {other})"
                 break
-            except (ValueError, TypeError, KeyError, AttributeError):
+            except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
                 pass
         raise GenesisLoadError(f"{source} is not a valid {cfg.preset} BeaconState: {e}{hint}") from None
 

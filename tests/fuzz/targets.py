@@ -190,8 +190,7 @@ def _setup_config() -> Fn:
 
     def one(data: bytes) -> None:
         path.write_bytes(data)
-        cfg = load_config("minimal", path)
-        get_types(cfg).BeaconState.default()
+        get_types(load_config("minimal", path))
 
     return one
 
