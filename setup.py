@@ -22,7 +22,10 @@ setup(
     extras_require={
         # matplotlib: the testnet harness's plots are checked by the suite.
         "test": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "pytest-timeout>=2.3,<3", "pytest-trio>=0.8,<0.9",
-                 "matplotlib>=3.8,<4"],
+                 "matplotlib>=3.8,<4",
+                 # Fuzzing (tests/fuzz): atheris is libFuzzer for Python (coverage-guided; wheels
+                 # for CPython 3.11 on Linux), Hypothesis generates structured SSZ values.
+                 "atheris>=2.3,<4", "hypothesis>=6.100,<7"],
         "plot": ["matplotlib>=3.8,<4"],
     },
     entry_points={"console_scripts": ["pybeacon=beacon.cli:main"]},

@@ -32,7 +32,8 @@ class Target:
     setup: Callable[[], Fn]
     allowed: Callable[[], tuple[type[BaseException], ...]]
     seeds: Callable[[], list[bytes]] = lambda: []
-    # Some targets keep a real LevelDB or chain per process: their inputs cost more.
+    # Share of a campaign's inputs (per million). Inputs cost from ~30 us (framing) to ~30 ms
+    # (reopening a datadir); the shares give each target minutes, not seconds or hours.
     weight: float = 1.0
     tags: Sequence[str] = field(default_factory=tuple)
 
@@ -617,27 +618,27 @@ def _no_errors() -> tuple[type[BaseException], ...]:
 
 TARGETS: dict[str, Target] = {t.name: t for t in [
     Target("ssz", "SSZ decode + re-encode + root of every phase-0 container but BeaconState (byte 0 picks)",
-           _setup_ssz, _decode_errors, _seeds_ssz),
+           _setup_ssz, _decode_errors, _seeds_ssz, weight=150000),
     Target("ssz_state", "SSZ decode + re-encode + root of BeaconState (minimal)", _setup_ssz_state, _decode_errors,
-           lambda: _ssz_seeds("BeaconState"), weight=0.3),
+           lambda: _ssz_seeds("BeaconState"), weight=40000),
     Target("reqresp_framing", "req/resp stream reading (varint, result byte, chunked payload, EOF) and the "
-           "request/response decoders", _setup_reqresp, _reqresp_errors, _seeds_reqresp),
+           "request/response decoders", _setup_reqresp, _reqresp_errors, _seeds_reqresp, weight=280000),
     Target("reqresp_handlers", "the four req/resp handlers on a real chain", _setup_reqresp_handlers,
-           _handler_errors, _seeds_handlers, weight=0.5, tags=("chain",)),
+           _handler_errors, _seeds_handlers, weight=200000, tags=("chain",)),
     Target("gossip_block", "beacon_block gossip validation (decode + checks + import) on a real chain",
-           _setup_gossip("block"), _no_errors, _seeds_gossip_block, weight=0.3, tags=("chain",)),
+           _setup_gossip("block"), _no_errors, _seeds_gossip_block, weight=70000, tags=("chain",)),
     Target("gossip_attestation", "beacon_attestation gossip validation on a real chain",
-           _setup_gossip("attestation"), _no_errors, _seeds_gossip_attestation, weight=0.3, tags=("chain",)),
+           _setup_gossip("attestation"), _no_errors, _seeds_gossip_attestation, weight=90000, tags=("chain",)),
     Target("gossip_operation", "voluntary_exit / proposer_slashing / attester_slashing gossip validation",
-           _setup_gossip("operation"), _no_errors, _seeds_gossip_operation, weight=0.3, tags=("chain",)),
+           _setup_gossip("operation"), _no_errors, _seeds_gossip_operation, weight=90000, tags=("chain",)),
     Target("genesis_load", "genesis state files (.ssz and .yaml) through load_genesis_state", _setup_genesis,
-           _genesis_errors, _seeds_genesis, weight=0.3),
+           _genesis_errors, _seeds_genesis, weight=12000),
     Target("config_load", "config override files through load_config, then the containers built from them",
-           _setup_config, _config_errors, lambda: [_CONFIG_SEED, b"SHARD_COUNT: 0x10\n", b"{}"], weight=0.5),
+           _setup_config, _config_errors, lambda: [_CONFIG_SEED, b"SHARD_COUNT: 0x10\n", b"{}"], weight=10000),
     Target("node_key", "the node key file through load_node_key", _setup_node_key, _node_key_errors,
-           _seeds_node_key, weight=0.5),
+           _seeds_node_key, weight=50000),
     Target("datadir", "a beacon datadir with one damaged record, opened as the node does (Chain.open)",
-           _setup_datadir, _store_errors, _seeds_datadir, weight=0.05, tags=("chain",)),
+           _setup_datadir, _store_errors, _seeds_datadir, weight=3000, tags=("chain",)),
     Target("protection", "the slashing-protection DB with one foreign record, opened and queried",
-           _setup_protection, _protection_errors, _seeds_protection, weight=0.1),
+           _setup_protection, _protection_errors, _seeds_protection, weight=5000),
 ]}
