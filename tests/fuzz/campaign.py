@@ -34,7 +34,6 @@ from typing import Any
 HANG_SECONDS = 1.0
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = Path(__file__).resolve().parent / "corpus"
-FINDINGS = Path(__file__).resolve().parent / "findings"
 # libFuzzer gives up on an input after this long (a real hang); our hang figure is the 1 s one.
 LIBFUZZER_TIMEOUT = 60
 REPORT_BEGIN = "<!-- fuzz-campaign:begin -->"

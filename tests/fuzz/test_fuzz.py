@@ -18,7 +18,7 @@ import ssz as pyssz
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.fuzz.campaign import CORPUS, FINDINGS, ROOT, crash_signature
+from tests.fuzz.campaign import CORPUS, ROOT, crash_signature
 from tests.fuzz.targets import _PYSSZ_SKIP, TARGETS, _pyssz_sedes, container_names
 
 # 10 s a target (12 targets: ~2 min of CPU, ~1 min on two xdist workers) already runs
@@ -47,19 +47,6 @@ def test_regression_corpus(target: str) -> None:
     files = sorted((CORPUS / target).iterdir())
     assert files
     assert _replay(target, files) == []
-
-
-_FINDINGS = sorted(p.name for p in FINDINGS.iterdir() if p.is_dir()) if FINDINGS.is_dir() else []
-
-
-@pytest.mark.parametrize("target", _FINDINGS or [pytest.param("none", marks=pytest.mark.skip(
-    reason="no open findings in code owned elsewhere (tests/fuzz/findings is empty)"))])
-def test_open_findings_still_crash(target: str) -> None:
-    """Crashes in beacon/p2p (owned by another engineer, reported, not fixed here): they must
-    still crash, so whoever fixes one moves its input to the regression corpus."""
-    files = sorted((FINDINGS / target).iterdir())
-    crashes = _replay(target, files)
-    assert len(crashes) == len(files), f"fixed? move to tests/fuzz/corpus/{target}: {set(f.name for f in files) - set(c.split(':')[0] for c in crashes)}"
 
 
 @pytest.mark.parametrize("target", list(TARGETS))
