@@ -78,7 +78,7 @@ def _parse_value(name: str, raw: Any, source: str) -> int | bytes:
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         # BaseLoader keeps every scalar a string, so 0x00000000 stays a hex string.
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CBaseLoader", yaml.BaseLoader))
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
     except UnicodeDecodeError:

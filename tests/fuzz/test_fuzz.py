@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import ssz as pyssz
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.fuzz.campaign import CORPUS, ROOT, crash_signature
+from tests.fuzz.campaign import CORPUS, HANG_SECONDS, ROOT, crash_signature
 from tests.fuzz.targets import _PYSSZ_SKIP, TARGETS, _pyssz_sedes, container_names
 
 # 10 s a target (12 targets: ~2 min of CPU, ~1 min on two xdist workers) already runs
@@ -32,18 +33,22 @@ def _replay(target: str, files: list[Path]) -> list[str]:
     allowed = t.allowed()
     crashes = []
     for f in files:
+        cpu = time.process_time()
         try:
             fn(f.read_bytes())
         except allowed:
             pass
         except Exception as e:  # noqa: BLE001 - a crash
             crashes.append(f"{f.name}: {crash_signature(e)}")
+        cpu = time.process_time() - cpu
+        if cpu > HANG_SECONDS:
+            crashes.append(f"{f.name}: hang, {cpu:.2f} s of CPU")
     return crashes
 
 
 @pytest.mark.parametrize("target", sorted(p.name for p in CORPUS.iterdir() if p.is_dir()))
 def test_regression_corpus(target: str) -> None:
-    """Every input that once crashed a target is refused cleanly now."""
+    """Every input that once crashed a target (or took over 1 s) is refused cleanly and quickly now."""
     files = sorted((CORPUS / target).iterdir())
     assert files
     assert _replay(target, files) == []
