@@ -623,6 +623,36 @@ class _Built:
         # Not imported into the fuzzed chain: a valid next block and valid votes for the head.
         self.next_block = b.blocks[b.build(head, 11, attest_slots=[9])]
         self.attestations = make_attestations(b.states[head], head, 10)
+        self.operations = _valid_slashings(b, head)
+
+
+def _valid_slashings(b: Any, head: bytes) -> list[tuple[int, Any]]:
+    """A proposer slashing (two signed headers of slot 9) and an attester slashing (a double
+    vote in slot 10) that the fuzzed chain ACCEPTs: seeds that reach the end of process_*."""
+    from beacon.chain.testing import KEYS, make_attestations, state_at_slot
+    from beacon.crypto import bls
+    from beacon.state import get_beacon_proposer_index, get_domain, get_indexed_attestation
+
+    state = b.states[head]
+    t = state.types
+    cfg = state.config
+    block = b.blocks[head]
+    proposer = get_beacon_proposer_index(state)
+    headers = []
+    for graffiti in (b"one", b"two"):
+        body = block.body.copy()
+        body.graffiti = graffiti.ljust(32, b"\x00")
+        h = t.BeaconBlockHeader(slot=block.slot, parent_root=block.parent_root, state_root=block.state_root,
+                                body_root=body.hash_tree_root())
+        h.signature = bls.sign(h.signing_root(), KEYS[proposer], get_domain(state, cfg.DOMAIN_BEACON_PROPOSER))
+        headers.append(h)
+    proposer_slashing = t.ProposerSlashing(proposer_index=proposer, header_1=headers[0], header_2=headers[1])
+    at10 = state_at_slot(state, 10)
+    vote_head = make_attestations(state, head, 10)[0]
+    vote_parent = make_attestations(state, bytes(block.parent_root), 10)[0]
+    attester_slashing = t.AttesterSlashing(attestation_1=get_indexed_attestation(at10, vote_head),
+                                           attestation_2=get_indexed_attestation(at10, vote_parent))
+    return [(1, proposer_slashing), (2, attester_slashing)]
 
 
 def _builder() -> _Built:
@@ -687,7 +717,8 @@ def _seeds_gossip_attestation() -> list[bytes]:
 
 
 def _seeds_gossip_operation() -> list[bytes]:
-    out = [b"\x00" + s for s in _vector_files("operations/voluntary_exit/pyspec_tests", "*/voluntary_exit.ssz", 3)]
+    out = [bytes([topic]) + op.serialize() for topic, op in _builder().operations]
+    out += [b"\x00" + s for s in _vector_files("operations/voluntary_exit/pyspec_tests", "*/voluntary_exit.ssz", 3)]
     out += [b"\x01" + s for s in _vector_files("operations/proposer_slashing/pyspec_tests", "*/proposer_slashing.ssz", 3)]
     out += [b"\x02" + s for s in _vector_files("operations/attester_slashing/pyspec_tests", "*/attester_slashing.ssz", 3)]
     return out
