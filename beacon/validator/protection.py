@@ -77,11 +77,14 @@ class SlashingProtection:
             raise ProtectionError(f"cannot open slashing protection database {path}: {e}") from None
         except plyvel.CorruptionError as e:
             raise ProtectionError(f"slashing protection database {path} is corrupt: {e}") from None
-        except OSError as e:
-            raise ProtectionError(f"cannot create slashing protection database {path}: {e.strerror}") from None
+        except OSError as e:  # creating the folder or taking its permissions back
+            raise ProtectionError(f"cannot prepare slashing protection database {path}: {e.strerror}") from None
         self.path = path
         try:
-            _owner_only_files(path)  # the files LevelDB just created, with the umask's mode
+            try:
+                _owner_only_files(path)  # the files LevelDB just created, with the umask's mode
+            except OSError as e:
+                raise ProtectionError(f"cannot restrict slashing protection database {path}: {e.strerror}") from None
             stored = self._db.get(_GENESIS)
             if stored is None:
                 self._db.put(_GENESIS, genesis_root, sync=True)
