@@ -216,8 +216,11 @@ def _owner_only(path: Path) -> None:
 
 def _owner_only_files(path: Path) -> None:
     for f in path.iterdir():
-        if f.is_file():
-            os.chmod(f, 0o600)
+        try:
+            if f.is_file():
+                os.chmod(f, 0o600)
+        except FileNotFoundError:
+            pass  # LevelDB's background compaction removed it meanwhile (found by fuzzing)
 
 
 def _check_against(history: dict[int, AttestationRecord], r: AttestationRequest) -> Optional[str]:
