@@ -54,6 +54,9 @@ def run_one(name: str, out: Path, runs: int | None, seconds: float | None, extra
 
     out.mkdir(parents=True, exist_ok=True)
     crash_dir = out / "crashes"
+    # The targets' datadirs, files and corpus go under `out`, not into /tmp for good.
+    (out / "tmp").mkdir(exist_ok=True)
+    tempfile.tempdir = str(out / "tmp")
     t_setup = time.perf_counter()
     with atheris.instrument_imports(include=["beacon", "genesis"]):
         from tests.fuzz.targets import TARGETS

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,9 @@ def _replay(target: str, files: list[Path]) -> list[str]:
 
 
 @pytest.mark.parametrize("target", sorted(p.name for p in CORPUS.iterdir() if p.is_dir()))
-def test_regression_corpus(target: str) -> None:
+def test_regression_corpus(target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every input that once crashed a target (or took over 1 s) is refused cleanly and quickly now."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the targets' datadirs and files
     files = sorted((CORPUS / target).iterdir())
     assert files
     assert _replay(target, files) == []
