@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cat setup.py | sha256sum | cut -c1-12)
 # pytest-xdist workers; the 2-core CI machine does best with one per core.
 JOBS   ?= auto
 
-.PHONY: venv vendor vectors test run bench clean spectest-mainnet
+.PHONY: venv vendor vectors test run bench clean spectest-mainnet fuzz
 
 $(STAMP): setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,13 @@ run: venv
 spectest-mainnet: venv
 	$(VENV)/bin/pybeacon spectest fetch --preset mainnet
 	$(VENV)/bin/pybeacon spectest --preset mainnet
+
+# The fuzzing campaign (tests/fuzz): FUZZ_INPUTS inputs over all targets, one atheris process per
+# target, FUZZ_JOBS at a time; figures to docs/reliability.md, crashing inputs to runs/fuzz/crashes.
+FUZZ_INPUTS ?= 1000000
+FUZZ_JOBS   ?= 2
+fuzz: vectors
+	$(PY) -m tests.fuzz.campaign all --total $(FUZZ_INPUTS) --jobs $(FUZZ_JOBS) --out runs/fuzz --report docs/reliability.md
 
 # Every benchmark (or BENCH="benchmarks/a.py ..."), then one table of all their `result:` lines
 # (figures with their same-run baselines). The full log is kept in runs/bench.log.

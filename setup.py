@@ -40,7 +40,10 @@ setup(
         "test": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "pytest-timeout>=2.3,<3", "pytest-trio>=0.8,<0.9",
                  "matplotlib>=3.8,<4",
                  # the monitor page is checked in a real browser (Debian's chromium + chromedriver)
-                 "selenium>=4.20,<5"],
+                 "selenium>=4.20,<5",
+                 # Fuzzing (tests/fuzz): atheris is libFuzzer for Python (coverage-guided; wheels
+                 # for CPython 3.11 on Linux), Hypothesis generates structured SSZ values.
+                 "atheris>=2.3,<4", "hypothesis>=6.100,<7"],
         # py-spy: the flame graphs of docs/performance.md (benchmarks/flamegraphs.py; a sampling
         # profiler whose wheel ships the binary); not needed by the suite.
         "bench": ["py-spy>=0.3.14,<0.5"],

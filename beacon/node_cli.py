@@ -144,6 +144,8 @@ def _check_node_key(datadir: Path) -> None:
             load_node_key(path)
         except NodeKeyError as e:
             raise _fail(str(e)) from None
+        except OSError as e:  # a folder, a dangling link, no read permission
+            raise _fail(f"cannot read node key file {path}: {e.strerror}") from None
 
 
 def run(args: argparse.Namespace) -> int:

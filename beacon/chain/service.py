@@ -36,7 +36,7 @@ from beacon.chain.errors import (
     ChainError, FinalizedConflict, ForkChoiceError, FutureAttestation, FutureBlock, InvalidAttestation,
     UnknownParent, UnknownTarget,
 )
-from beacon.db import BeaconDB, BlockInfo, Head
+from beacon.db import BeaconDB, BlockInfo, CorruptStore, Head
 
 log = logging.getLogger("beacon.chain")
 
@@ -701,8 +701,12 @@ def _restore_store(db: BeaconDB, genesis_state: Any) -> fc.Store:
     t = genesis_state.types
     justified = db.get_justified()
     finalized = db.get_finalized()
+    if justified is None or finalized is None:
+        raise CorruptStore(f"{db.path} has a head but no {'justified' if justified is None else 'finalized'} checkpoint")
     fin_root = bytes(finalized.root)
     fin_block = db.get_block(fin_root)
+    if fin_block is None:
+        raise CorruptStore(f"{db.path}: the finalized block 0x{fin_root.hex()[:16]} is missing")
     store = fc.Store(time=int(genesis_state.genesis_time), justified_checkpoint=justified,
                      finalized_checkpoint=finalized, genesis_time=int(genesis_state.genesis_time))
     store.blocks[fin_root] = fin_block
@@ -717,12 +721,17 @@ def _restore_store(db: BeaconDB, genesis_state: Any) -> fc.Store:
     hot.sort()
     for slot, r in hot:
         block = db.get_block(r)
+        if block is None:
+            raise CorruptStore(f"{db.path}: block 0x{r.hex()[:16]} has its info record but not its block")
         if bytes(block.parent_root) not in store.blocks:
             continue  # a side branch finality cut off before its deletion reached disk
         store.blocks[r] = block
         store.proto.add_block(r, slot, bytes(block.parent_root))
     if fin_root == bytes(t.BeaconBlock(state_root=genesis_state.hash_tree_root()).signing_root()):
         store.block_states[fin_root] = genesis_state.copy()
+    if bytes(justified.root) not in store.blocks:
+        raise CorruptStore(f"{db.path}: the justified block 0x{bytes(justified.root).hex()[:16]} is not among the "
+                           "blocks at or above the finalized one")
     for index, epoch, root in db.latest_messages():
         store.latest_messages[index] = fc.LatestMessage(epoch=epoch, root=root)
         store.proto.process_vote(index, root)

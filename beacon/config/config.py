@@ -33,6 +33,24 @@ BYTES_CONSTANTS = frozenset({
 })
 
 
+# Overrides may change preset values, but these must stay positive: they are divisors, vector
+# lengths or list limits of the containers (0 would fail deep inside the state transition).
+POSITIVE = frozenset({
+    "SECONDS_PER_SLOT", "SLOTS_PER_EPOCH", "SHARD_COUNT", "TARGET_COMMITTEE_SIZE", "MAX_VALIDATORS_PER_COMMITTEE",
+    "CHURN_LIMIT_QUOTIENT", "EFFECTIVE_BALANCE_INCREMENT", "SLOTS_PER_ETH1_VOTING_PERIOD",
+    "SLOTS_PER_HISTORICAL_ROOT", "EPOCHS_PER_HISTORICAL_VECTOR", "EPOCHS_PER_SLASHINGS_VECTOR",
+    "HISTORICAL_ROOTS_LIMIT", "VALIDATOR_REGISTRY_LIMIT", "WHISTLEBLOWER_REWARD_QUOTIENT",
+    "PROPOSER_REWARD_QUOTIENT", "INACTIVITY_PENALTY_QUOTIENT", "MIN_SLASHING_PENALTY_QUOTIENT",
+    "MAX_EPOCHS_PER_CROSSLINK", "MIN_ATTESTATION_INCLUSION_DELAY",
+})
+# The lengths of the state's vectors: every state holds that many elements, so a typo such as
+# 2**40 would exhaust memory at genesis. Mainnet's largest is 65,536.
+VECTOR_LENGTHS = frozenset({"SHARD_COUNT", "SLOTS_PER_HISTORICAL_ROOT", "EPOCHS_PER_HISTORICAL_VECTOR",
+                            "EPOCHS_PER_SLASHINGS_VECTOR"})
+MAX_VECTOR_LENGTH = 2**20
+UINT64_LIMIT = 2**64
+
+
 class ConfigError(ValueError):
     """A preset name, override file or override value that cannot be used."""
 
@@ -52,17 +70,23 @@ def _parse_value(name: str, raw: Any, source: str) -> int | bytes:
         raise ConfigError(f"{source}: {name} must be an integer, got {text!r}") from None
     if value < 0:
         raise ConfigError(f"{source}: {name} must not be negative, got {value}")
+    if value >= UINT64_LIMIT:
+        raise ConfigError(f"{source}: {name} does not fit in a uint64: {value}")
     return value
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         # BaseLoader keeps every scalar a string, so 0x00000000 stays a hex string.
-        data = yaml.load(path.read_text(), Loader=yaml.BaseLoader)
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CBaseLoader", yaml.BaseLoader))
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"config file {path} is not valid YAML: {e}") from None
+    except RecursionError:  # PyYAML builds nested collections recursively
+        raise ConfigError(f"config file {path} nests too deeply: it must be a flat mapping of NAME: value") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -120,11 +144,20 @@ def load_config(preset: str = "minimal", overrides: Mapping[str, Any] | str | Pa
         for name, raw in overrides.items():
             if name == "PRESET_BASE" or name == "CONFIG_NAME":
                 continue
+            if name in SPEC_CONSTANTS:
+                raise ConfigError(f"{source}: {name} is fixed by the spec, not a preset value")
             if name not in values:
                 raise ConfigError(f"{source}: unknown constant {name!r}")
-            values[name] = _parse_value(name, raw, source)
-        if values["SECONDS_PER_SLOT"] == 0:
-            raise ConfigError(f"{source}: SECONDS_PER_SLOT must be at least 1")
+            value = _parse_value(name, raw, source)
+            old = values[name]
+            if isinstance(value, bytes) and len(value) != len(old):  # type: ignore[arg-type]
+                raise ConfigError(f"{source}: {name} must be {len(old)} bytes, got {len(value)}")  # type: ignore[arg-type]
+            if name in POSITIVE and value == 0:
+                raise ConfigError(f"{source}: {name} must be at least 1")
+            if name in VECTOR_LENGTHS and isinstance(value, int) and value > MAX_VECTOR_LENGTH:
+                raise ConfigError(f"{source}: {name} of {value} is beyond {MAX_VECTOR_LENGTH}, "
+                                  "the most a state vector may hold")
+            values[name] = value
     cfg = Config(preset=preset, values=dict(values))
     if overrides is None:
         _cache[preset] = cfg

@@ -78,6 +78,8 @@ class UInt(BasicType):
         return value
 
     def from_obj(self, obj: Any) -> int:
+        if isinstance(obj, float):  # YAML's 1.5, .inf and .nan: int() would truncate or overflow
+            raise ValueError(f"{self.name} needs an integer, got {obj!r}")
         value = int(obj, 0) if isinstance(obj, str) else int(obj)
         if not 0 <= value < self.limit:
             raise ValueError(f"{value} out of range for {self.name}")

@@ -69,6 +69,7 @@ class SlashingProtection:
     def __init__(self, datadir: str | os.PathLike[str], genesis_root: bytes) -> None:
         path = Path(datadir) / DB_DIRNAME
         try:
+            _owner_only(path)
             self._db: Optional[plyvel.DB] = plyvel.DB(str(path), create_if_missing=True)
         except plyvel.IOError as e:
             if "lock" in str(e).lower():
@@ -76,8 +77,14 @@ class SlashingProtection:
             raise ProtectionError(f"cannot open slashing protection database {path}: {e}") from None
         except plyvel.CorruptionError as e:
             raise ProtectionError(f"slashing protection database {path} is corrupt: {e}") from None
+        except OSError as e:  # creating the folder or taking its permissions back
+            raise ProtectionError(f"cannot prepare slashing protection database {path}: {e.strerror}") from None
         self.path = path
         try:
+            try:
+                _owner_only_files(path)  # the files LevelDB just created, with the umask's mode
+            except OSError as e:
+                raise ProtectionError(f"cannot restrict slashing protection database {path}: {e.strerror}") from None
             stored = self._db.get(_GENESIS)
             if stored is None:
                 self._db.put(_GENESIS, genesis_root, sync=True)
@@ -193,6 +200,27 @@ class SlashingProtection:
 
     def validators(self) -> Iterable[int]:
         return sorted(set(self._proposals) | set(self._attestations))
+
+
+def _owner_only(path: Path) -> None:
+    """Create the DB folder as 0700, or take an existing one back to 0700 (files 0600).
+
+    What a validator signed is private to its operator, and a stranger who could write here
+    could make it refuse (or, by deleting records, allow) a signature. LevelDB creates its files
+    with the process umask; they sit inside the 0700 folder, so no one else reaches them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)  # mkdir's mode is cut by the umask and ignored for an existing folder
+    _owner_only_files(path)
+
+
+def _owner_only_files(path: Path) -> None:
+    for f in path.iterdir():
+        try:
+            if f.is_file():
+                os.chmod(f, 0o600)
+        except FileNotFoundError:
+            pass  # LevelDB's background compaction removed it meanwhile (found by fuzzing)
 
 
 def _check_against(history: dict[int, AttestationRecord], r: AttestationRequest) -> Optional[str]:

@@ -174,6 +174,15 @@ def test_corrupt_node_key(files, tmp_path):
     assert tree_snapshot(dd) == before
 
 
+def test_unreadable_node_key(files, tmp_path):
+    """A node_key that is a folder (found by hand, not by the fuzzer: it only varies contents)."""
+    _, cfg, genesis = files
+    dd = tmp_path / "dd"
+    (dd / "node_key").mkdir(parents=True)
+    r = run_node("--genesis", str(genesis), "--config", str(cfg), "--datadir", str(dd))
+    assert_one_line_error(r, "node key", "is a directory")
+
+
 def _records(datadir: Path) -> dict:
     import plyvel
 

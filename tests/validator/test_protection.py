@@ -126,3 +126,26 @@ def test_foreign_chain_refused(tmp_path):
 def test_busy_database_refused(sp, tmp_path):
     with pytest.raises(ProtectionError, match="in use"):
         SlashingProtection(tmp_path, GENESIS)
+
+
+def test_database_is_owner_only(tmp_path):
+    """A new DB folder is 0700 whatever the umask; an old, world-readable one is taken back."""
+    import os
+    import stat
+
+    old_umask = os.umask(0o022)
+    try:
+        sp = SlashingProtection(tmp_path / "new", GENESIS)
+        sp.record_proposal(1, 0, 1, b"\x01" * 32)
+        sp.close()
+        loose = tmp_path / "old" / "slashing_protection.ldb"
+        loose.mkdir(parents=True, mode=0o755)
+        (loose / "LOG.old").write_text("x")
+        os.chmod(loose / "LOG.old", 0o644)
+        SlashingProtection(tmp_path / "old", GENESIS).close()
+    finally:
+        os.umask(old_umask)
+    for d in (tmp_path / "new" / "slashing_protection.ldb", loose):
+        assert stat.S_IMODE(d.stat().st_mode) == 0o700, oct(d.stat().st_mode)
+    modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in loose.iterdir() if f.is_file()}
+    assert "LOG.old" in modes and all(m == 0o600 for m in modes.values()), modes
