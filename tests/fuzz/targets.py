@@ -472,27 +472,36 @@ def _setup_reqresp() -> Fn:
     Request side: what ReqRespServer.serve_stream reads (varint-framed payload, then EOF),
     decoded as that protocol's request. Response side: what `request` reads (result byte,
     framed payload) and the typed client's decoding of it."""
+    from beacon.config import load_config
     from beacon.p2p import messages as m
     from beacon.p2p import reqresp as rr
     from beacon.p2p.constants import (
-        BEACON_BLOCKS_ID, GOODBYE_ID, HELLO_ID, MAX_REQUEST_BLOCKS, RECENT_BEACON_BLOCKS_ID, REQ_RESP_MAX_SIZE,
-        RESULT_SUCCESS,
+        BEACON_BLOCKS_BY_RANGE_ID, BEACON_BLOCKS_BY_ROOT_ID, BEACON_BLOCKS_ID, GOODBYE_ID, HELLO_ID,
+        MAX_REQUEST_BLOCKS, RECENT_BEACON_BLOCKS_ID, REQ_RESP_MAX_SIZE, RESULT_SUCCESS, STATUS_ID,
     )
+    from beacon.types import get_types
 
-    protocols = [HELLO_ID, GOODBYE_ID, BEACON_BLOCKS_ID, RECENT_BEACON_BLOCKS_ID]
+    # A BeaconBlock's layout (what ChainAdapter.block_slot checks): its one offset points
+    # right behind its fixed part.
+    fixed = get_types(load_config("minimal")).BeaconBlock.min_size()
+
+    def is_block(b: bytes) -> bool:
+        return len(b) >= fixed and int.from_bytes(b[72:76], "little") == fixed
+
+    protocols = [HELLO_ID, GOODBYE_ID, BEACON_BLOCKS_ID, RECENT_BEACON_BLOCKS_ID, STATUS_ID,
+                 BEACON_BLOCKS_BY_RANGE_ID, BEACON_BLOCKS_BY_ROOT_ID]
+    roots = lambda b: m.decode_root_list(b, MAX_REQUEST_BLOCKS)  # noqa: E731
+    blocks = lambda b: m.decode_block_payload(b, is_block, MAX_REQUEST_BLOCKS)  # noqa: E731
     request_decoders = {
-        HELLO_ID: m.HelloMessage.decode,
+        HELLO_ID: m.HelloMessage.decode, STATUS_ID: m.HelloMessage.decode,
         GOODBYE_ID: m.decode_goodbye,
-        BEACON_BLOCKS_ID: m.BeaconBlocksRequest.decode,
-        RECENT_BEACON_BLOCKS_ID: lambda b: m.decode_recent_beacon_blocks_request(b, MAX_REQUEST_BLOCKS),
+        BEACON_BLOCKS_ID: m.BeaconBlocksRequest.decode, BEACON_BLOCKS_BY_RANGE_ID: m.BeaconBlocksRequest.decode,
+        RECENT_BEACON_BLOCKS_ID: roots, BEACON_BLOCKS_BY_ROOT_ID: roots,
     }
     response_limits = {HELLO_ID: m.HelloMessage.SSZ_SIZE, BEACON_BLOCKS_ID: REQ_RESP_MAX_SIZE,
                        RECENT_BEACON_BLOCKS_ID: REQ_RESP_MAX_SIZE}
-    response_decoders = {
-        HELLO_ID: m.HelloMessage.decode,
-        BEACON_BLOCKS_ID: lambda b: m.decode_block_list(b, MAX_REQUEST_BLOCKS),
-        RECENT_BEACON_BLOCKS_ID: lambda b: m.decode_block_list(b, 7),
-    }
+    # Every framing a 2019 peer used (bare list, wrapped list, one block per chunk).
+    response_decoders = {HELLO_ID: m.HelloMessage.decode, BEACON_BLOCKS_ID: blocks, RECENT_BEACON_BLOCKS_ID: blocks}
 
     async def serve(reader: Any, protocol: str) -> None:
         payload = await reader.read_payload(rr.MAX_REQUEST_SIZE[protocol])
@@ -516,7 +525,7 @@ def _setup_reqresp() -> Fn:
         if data[0] & 4:
             _drive(ask(reader, [HELLO_ID, BEACON_BLOCKS_ID, RECENT_BEACON_BLOCKS_ID][data[0] % 3]))
         else:
-            _drive(serve(reader, protocols[data[0] % 4]))
+            _drive(serve(reader, protocols[data[0] % 7]))
 
     return one
 
@@ -545,9 +554,14 @@ def _seeds_reqresp() -> list[bytes]:
 
 
 def _setup_reqresp_handlers() -> Fn:
-    """ReqRespServer's four handlers on a real chain (16 validators, a few blocks): byte 0 picks."""
+    """ReqRespServer's handlers, every name of the four requests, on a real chain (16
+    validators, a few blocks): byte 0 picks."""
     from libp2p.peer.id import ID
 
+    from beacon.p2p.constants import (
+        BEACON_BLOCKS_BY_RANGE_ID, BEACON_BLOCKS_BY_ROOT_ID, BEACON_BLOCKS_ID, GOODBYE_ID, HELLO_ID,
+        RECENT_BEACON_BLOCKS_ID, STATUS_ID,
+    )
     from beacon.p2p.reqresp import ReqRespServer
 
     adapter = _adapter()
@@ -562,7 +576,9 @@ def _setup_reqresp_handlers() -> Fn:
             return HelloMessage(b"\x00" * 4, b"\x00" * 32, 0, b"\x00" * 32, 0)
 
     server = ReqRespServer(None, adapter, Events())  # type: ignore[arg-type]  # no host: handlers only
-    handlers = list(server.handlers.values())
+    # Byte 0 picks the request: both names of each (v0.8.3 first, as the seeds expect).
+    protocols = [HELLO_ID, GOODBYE_ID, BEACON_BLOCKS_ID, RECENT_BEACON_BLOCKS_ID, STATUS_ID,
+                 BEACON_BLOCKS_BY_RANGE_ID, BEACON_BLOCKS_BY_ROOT_ID]
     peer = ID(b"\x00\x25" + b"\x01" * 37)
     head_root = _builder().order[-1]
 
@@ -570,9 +586,10 @@ def _setup_reqresp_handlers() -> Fn:
         if not data:
             return
         payload = data[1:]
-        if data[0] % 4 == 2 and len(payload) >= 32 and payload[:1] == b"\xaa":
+        protocol = protocols[data[0] % 7]
+        if protocol in (BEACON_BLOCKS_ID, BEACON_BLOCKS_BY_RANGE_ID) and len(payload) >= 32 and payload[:1] == b"\xaa":
             payload = head_root + payload[32:]  # reach the served path with a known head
-        response, follow_up = _drive(handlers[data[0] % 4](peer, payload))
+        response, follow_up = _drive(server.handlers[protocol](peer, protocol, payload))
         if follow_up is not None:
             _drive(follow_up())
 
