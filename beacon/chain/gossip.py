@@ -123,11 +123,14 @@ class GossipValidator:
         if self.chain.has_block(root):
             return BlockVerdict(Verdict.IGNORE, "seen", slot, root)
         now = self.clock()
-        if self.slot_start(slot) > now + self.clock_disparity:
+        start = self.slot_start(slot)
+        if start > now + self.clock_disparity:
             return BlockVerdict(Verdict.IGNORE, "future", slot, root, "from the future")
         if slot <= self.finalized_slot() and int(self.chain.finalized_checkpoint.epoch) > 0:
             return BlockVerdict(Verdict.IGNORE, "finalized", slot, root, "conflicts with finality")
-        self.chain.on_tick(now)
+        # A block early by less than the disparity is judged at its slot's start, so it is
+        # imported and forwarded now (fork choice's clock moves at most that much early).
+        self.chain.on_tick(max(now, start))
         res = self.chain.import_block(block)
         if res.status is Status.IMPORTED:
             return BlockVerdict(Verdict.ACCEPT, "imported", slot, root)

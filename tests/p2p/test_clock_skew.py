@@ -6,7 +6,7 @@ datadir, 16 interop validators, real signatures), its clock set to the arrival t
 
 - ahead by less than the disparity (0.5 s): attestations are ACCEPTed; the block is never
   REJECTed and is in the chain when its slot starts, so a skewed node keeps up and its peers
-  keep up with it (but see the xfail below: it is only forwarded from its slot's start);
+  keep up with it; an early block is imported and forwarded at once, judged at its slot's start;
 - ahead by more: IGNOREd and nothing imported; never REJECTed, and only REJECT is held
   against the forwarding peer (beacon/p2p/gossip.py), so skew never gets a peer penalised;
 - behind (late messages), by up to several slots: ACCEPTed.
@@ -78,10 +78,6 @@ def test_skew_within_disparity_keeps_up(tmp_path, built, ahead):
     adapter.chain.close()
 
 
-@pytest.mark.xfail(strict=True, reason="finding: a block early by less than the disparity passes the adapter's "
-                   "future check, but the chain's fork choice (store time still in the previous slot) holds it, "
-                   "so it is IGNOREd and not forwarded; it is imported when its slot starts. The fix belongs in "
-                   "beacon/p2p/chain_view.py (tick the store to now + disparity for gossip) or the chain")
 def test_early_block_within_disparity_is_forwarded(tmp_path, built):
     genesis, b, roots = built
     arrival = [0.0]
