@@ -6,7 +6,7 @@ setup(
     description="A Python Ethereum 2.0 phase-0 beacon chain client (spec v0.8.2) for the 2019 interop",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["beacon", "beacon.*", "genesis", "genesis.*", "spectests", "spectests.*"]),
-    package_data={"beacon.config": ["presets/*.yaml"]},
+    package_data={"beacon.config": ["presets/*.yaml"], "beacon.testnet": ["clients/*.yaml"]},
     install_requires=[
         "trio>=0.22,<0.40",
         "libp2p>=0.8.1,<0.9",

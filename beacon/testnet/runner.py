@@ -235,9 +235,30 @@ class TestnetRun:
             elif n.link.active():
                 self.problem(f"{n.id}: link shaping {n.link} not applied (--skip-link-shaping)")
             if rt.client.watch == "log":
-                rt.log_reader = st.LogReader(rt.log_path, rt.client.log_patterns)
+                rt.log_reader = st.LogReader(self.watched_log(rt), rt.client.log_patterns)
             self.nodes[n.id] = rt
         self._samples_file = open(self.out / "samples.jsonl", "w")
+
+    def watched_log(self, rt: NodeRuntime) -> Path:
+        """The file `watch: log` reads: the client's own log file, or the node's stdout log."""
+        if rt.client.log_file is None:
+            return rt.log_path
+        return Path(expand(rt.client.log_file, {"datadir": str(rt.datadir), "node_id": rt.node.id}, {})[0])
+
+    def node_words(self, rt: NodeRuntime) -> dict[str, str]:
+        n = rt.node
+        targets = self.spec.peering.get(n.id, [])
+        addrs = [a for a in (self.nodes[t].multiaddr for t in targets) if a]
+        return {
+            "genesis": str(self.out / "genesis.ssz"), "port": str(rt.port), "datadir": str(rt.datadir),
+            "peers": ",".join(addrs), "validators": f"{n.validators_start}:{n.validators_count}",
+            "validators_start": str(n.validators_start), "validators_count": str(n.validators_count),
+            "http_port": str(rt.http_port), "metrics_port": str(rt.metrics_port),
+            "config": str(self.out / "config.yaml"), "ip": rt.ip, "preset": self.spec.preset,
+            "node_id": n.id, "log": str(rt.log_path), "genesis_time": str(self.genesis_time),
+            "validator_list": ",".join(str(v) for v in range(n.validators_start, n.validators_start + n.validators_count))
+                              or "none",
+        }
 
     def make_genesis(self) -> Path:
         self.genesis_time = int(self.clock() + self.spec.genesis_delay)
@@ -265,14 +286,7 @@ class TestnetRun:
         addrs = [self.nodes[t].multiaddr for t in targets]
         assert all(addrs), "dialled nodes are started (and announced) first"
         n = rt.node
-        words = {
-            "genesis": str(self.out / "genesis.ssz"), "port": str(rt.port), "datadir": str(rt.datadir),
-            "peers": ",".join(a for a in addrs if a), "validators": f"{n.validators_start}:{n.validators_count}",
-            "validators_start": str(n.validators_start), "validators_count": str(n.validators_count),
-            "http_port": str(rt.http_port), "metrics_port": str(rt.metrics_port),
-            "config": str(self.out / "config.yaml"), "ip": rt.ip, "preset": self.spec.preset,
-            "node_id": n.id, "log": str(rt.log_path),
-        }
+        words = self.node_words(rt)
         lists = {
             "pybeacon": pybeacon_command(),
             "peer_args": [x for a in addrs if a for x in (rt.client.peer_flag, a)],
@@ -302,7 +316,7 @@ class TestnetRun:
         try:
             with open(rt.log_path, "rb") as f:
                 f.seek(rt.announce_offset)
-                text = f.read().decode(errors="replace")
+                text = st.strip_ansi(f.read().decode(errors="replace"))
         except OSError:
             return None
         m = re.search(rt.client.multiaddr_pattern, text)
@@ -457,7 +471,8 @@ class TestnetRun:
         for s in samples:
             if s.ok:
                 extra = " sync" if s.syncing else ""
-                parts.append(f"{s.node} h{s.head_slot} j{s.justified_epoch} f{s.finalized_epoch} p{s.peers}{extra}")
+                parts.append(f"{s.node} h{s.head_slot} j{s.justified_epoch} f{s.finalized_epoch} "
+                             f"p{'?' if s.peers is None else s.peers}{extra}")
             else:
                 parts.append(f"{s.node} {(s.error or '?').split(':')[0][:12]}")
         return (f"[{self.spec.name} +{self.clock() - self.started:5.0f}s slot {slot:4d} "
@@ -475,6 +490,11 @@ class TestnetRun:
             known = {self.nodes[w].peer_id for w in want if self.nodes[w].peer_id}
             if ids is not None and len(known) == len(want):
                 return known <= set(ids)
+            if latest.peers is None and rt.peer_id is not None:
+                # A node that tells nobody its peers (a log-watched client): a connection is
+                # held when every neighbour lists this node's peer id among its own peers.
+                return all(self.nodes[w].last_peer_ids is not None and rt.peer_id in self.nodes[w].last_peer_ids
+                           for w in want)
             return (latest.peers or 0) >= len(want)
         return True
 
@@ -511,12 +531,30 @@ class TestnetRun:
     def cleanup(self) -> None:
         running = [rt for rt in self.nodes.values() if rt.proc is not None]
         list(self._pool.map(lambda rt: self.stop_node(rt), running))
+        for rt in running:
+            if rt.client.cleanup:
+                self.run_cleanup(rt)
         if self.lab is not None:
             self.lab.teardown()
         if self._samples_file:
             self._samples_file.close()
             self._samples_file = None
         self._pool.shutdown(wait=False)
+
+    def run_cleanup(self, rt: NodeRuntime) -> None:
+        """The client's own clean-up after its process group is gone (e.g. stale pid files)."""
+        assert rt.client.cleanup is not None
+        cmd = expand(rt.client.cleanup, self.node_words(rt), {"pybeacon": pybeacon_command(), "peer_args": [],
+                                                              "validator_args": []})
+        try:
+            proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=60,
+                                  env=child_env(rt.client.env), cwd=rt.datadir)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            self.problem(f"{rt.node.id}: clean-up {shlex.join(cmd)} failed: {e}")
+            return
+        if proc.returncode != 0:
+            self.problem(f"{rt.node.id}: clean-up {shlex.join(cmd)} exited {proc.returncode}: "
+                         f"{proc.stderr.decode(errors='replace').strip()[:300]}")
 
     def run(self) -> RunResult:
         self.started = self.clock()
