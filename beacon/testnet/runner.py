@@ -72,6 +72,7 @@ class NodeRuntime:
     reannounce: bool = False  # started again: look for its address in the new log lines
     answered: bool = False  # its API answered since the latest start
     last_peer_ids: list[str] | None = None
+    genesis_checked: bool = False  # its own genesis state root was compared with genesis.ssz
 
     @property
     def multiaddr(self) -> str | None:
@@ -443,9 +444,40 @@ class TestnetRun:
             return Sample(now, rt.node.id, ok=False, error=str(e) if rt.answered else f"starting: {e}")
         rt.answered = True
         rt.last_peer_ids = obs.peer_ids
+        if obs.genesis_root and not rt.genesis_checked:
+            rt.genesis_checked = True
+            self.check_genesis(rt, obs.genesis_root)
         return Sample(now, rt.node.id, ok=True, head_slot=obs.head_slot, head_root=obs.head_root,
                       justified_epoch=obs.justified_epoch, finalized_epoch=obs.finalized_epoch,
                       finalized_root=obs.finalized_root, peers=obs.peers, syncing=obs.syncing)
+
+    def genesis_state_root(self) -> str | None:
+        """hash_tree_root of the harness's genesis.ssz as 0x hex, or None when it is not a state."""
+        if not hasattr(self, "_genesis_root"):
+            from beacon.config import ConfigError, load_config
+            from beacon.types import get_types
+
+            try:
+                cfg = load_config(self.spec.preset, {str(k): str(v) for k, v in self.spec.config.items()})
+                state = get_types(cfg).BeaconState.deserialize((self.out / "genesis.ssz").read_bytes())
+                self._genesis_root: str | None = "0x" + state.hash_tree_root().hex()
+            except (OSError, ValueError, ConfigError) as e:
+                self.problem(f"genesis.ssz cannot be read as a BeaconState to compare genesis roots: {e}")
+                self._genesis_root = None
+        return self._genesis_root
+
+    def check_genesis(self, rt: NodeRuntime, logged: str) -> None:
+        """A client that builds its own genesis must build the same state as genesis.ssz."""
+        ours = self.genesis_state_root()
+        if ours is None:
+            return
+        logged = logged if logged.startswith("0x") or st.is_abbreviated(logged) else "0x" + logged
+        short = st.is_abbreviated(logged)
+        if st.root_key(logged, short) == st.root_key(ours, short):
+            self.note(f"{rt.node.id} ({rt.client.name}) built the same genesis state as genesis.ssz: {logged}")
+        else:
+            self.problem(f"{rt.node.id} ({rt.client.name}) built genesis state {logged}, "
+                         f"but genesis.ssz is {ours}: the two sides start from different chains")
 
     def poll_interval(self) -> float:
         return self.spec.poll_interval or max(0.5, self.spec.seconds_per_slot / 2)

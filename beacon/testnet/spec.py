@@ -45,9 +45,11 @@ DEFAULT_GENESIS_COMMAND = (
 # 0.0.0.0, so only the peer id is taken and the address rebuilt from what the harness assigned.
 DEFAULT_MULTIADDR_PATTERN = r"/ip4/[0-9.]+/tcp/[0-9]+/p2p/(?P<peer_id>[1-9A-HJ-NP-Za-km-z]+)"
 WATCH_MODES = ("status", "metrics", "log")
-LOG_FIELDS = ("head_slot", "justified_epoch", "finalized_epoch", "peers", "head_root", "finalized_root")
-# Log fields holding a root (a string, full hex or a client's abbreviation like `a8dd..5d98`).
-LOG_ROOT_FIELDS = ("head_root", "finalized_root")
+LOG_FIELDS = ("head_slot", "justified_epoch", "finalized_epoch", "peers", "head_root", "finalized_root",
+              "genesis_root")
+# Log fields holding a root (a string, full hex or a client's abbreviation like `a8dd..5d98`);
+# genesis_root is the state root of the genesis the client built, checked against genesis.ssz.
+LOG_ROOT_FIELDS = ("head_root", "finalized_root", "genesis_root")
 GENESIS_MODES = ("shared", "own")
 EVENT_ACTIONS = ("join", "pause", "restart")
 ROLES = ("A", "B")

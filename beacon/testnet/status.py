@@ -33,6 +33,7 @@ class Observation:
     peers: int | None = None
     peer_ids: list[str] | None = None  # known only from the status JSON
     syncing: bool | None = None
+    genesis_root: str | None = None  # from a log only: the genesis state root the client built
 
 
 def default_connector(host: str, port: int, timeout: float) -> socket.socket:

@@ -193,3 +193,35 @@ def test_pair_plan_and_summary(tmp_path: Path) -> None:
     assert ("| ex2-pybeacon-A | A | yes | goal reached | A-0 (pybeacon) f4; B-0 (trinity) f4, first at 300 s | 0 "
             "| same finalized roots |") in text
     assert "| ex2-pybeacon-B | B | **no** | not run |" in text
+
+
+def test_trinity_genesis_is_checked_against_genesis_ssz(tmp_path: Path) -> None:
+    """The state root Trinity logs for the genesis it built is compared with the harness's genesis.ssz."""
+    from beacon.testnet.runner import TestnetRun
+
+    spec = cli._apply_overrides(load_spec(REPO / "exercises" / "ex2.yaml"), cli_args("--client-b", "trinity"))
+    tn = TestnetRun(spec, tmp_path / "run", echo=open(os.devnull, "w"))
+    tn.prepare()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "beacon.cli", "genesis", "--validators", "16", "--genesis-time",
+                               "1567777777", "--out", str(tmp_path / "run" / "genesis.ssz")],
+                              capture_output=True, text=True, timeout=120, env=dict(os.environ, PYTHONPATH=str(REPO)))
+        assert proc.returncode == 0, proc.stderr
+        ours = (proc.stdout + proc.stderr).split("state root ")[1].split()[0]
+        rt = tn.nodes["B-0"]
+        log = rt.datadir / "mainnet" / "logs-beacon" / "trinity.log"
+        log.parent.mkdir(parents=True)
+        log.write_text(f"    INFO  2026-11-30 03:16:13,100  plugin(#InteropPlugin)  Genesis hash tree root: {ours[2:]}\n"
+                       + TRINITY_LOG[1] + "\n")
+        rt.state = "running"
+        sample = tn.observe(rt, 0.0)
+        assert sample.ok and sample.head_slot == 3
+        assert any(f"B-0 (trinity) built the same genesis state as genesis.ssz: {ours}" in text
+                   for _, text in tn.timeline) and not tn.problems
+        other = TestnetRun(spec, tmp_path / "run", echo=open(os.devnull, "w"))
+        other.check_genesis(rt, "35d1612499a80047254dd8309cd7c162eb2bc8a8fcd357512fbed91d467c5cde")
+        assert other.problems == [f"B-0 (trinity) built genesis state 0x35d1612499a80047254dd8309cd7c162eb2bc8a8fcd"
+                                  f"357512fbed91d467c5cde, but genesis.ssz is {ours}: the two sides start from "
+                                  "different chains"]
+    finally:
+        tn.cleanup()
