@@ -111,7 +111,7 @@ def exercise_section(res: RunResult, plot_rel: str | None) -> str:
         lines.append(f"| {node_id} | {_since(res, res.first_finality.get(node_id))} | "
                      f"{_since(res, res.goal_times.get(node_id)) if node_id in spec.goal.nodes else 'not a goal node'} | "
                      f"{ls.head_slot if ls else '—'} | {ls.justified_epoch if ls else '—'} | "
-                     f"{ls.finalized_epoch if ls else '—'} | {ls.peers if ls else '—'} | {proc} |")
+                     f"{ls.finalized_epoch if ls else '—'} | {ls.peers if ls and ls.peers is not None else '—'} | {proc} |")
     if plot_rel:
         lines += ["", f"![head, justified and finalized epoch per node]({plot_rel})"]
 
