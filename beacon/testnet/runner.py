@@ -503,7 +503,8 @@ class TestnetRun:
         for s in samples:
             if s.ok:
                 extra = " sync" if s.syncing else ""
-                parts.append(f"{s.node} h{s.head_slot} j{s.justified_epoch} f{s.finalized_epoch} "
+                parts.append(f"{s.node} h{'?' if s.head_slot is None else s.head_slot} j{s.justified_epoch} "
+                             f"f{s.finalized_epoch} "
                              f"p{'?' if s.peers is None else s.peers}{extra}")
             else:
                 parts.append(f"{s.node} {(s.error or '?').split(':')[0][:12]}")

@@ -21,7 +21,7 @@ from beacon.testnet import catalog, cli, pair
 from beacon.testnet.report import finality_conflicts, forks
 from beacon.testnet.runner import Sample, expand
 from beacon.testnet.spec import DEFAULT_NODE_COMMAND, SpecError, load_spec
-from beacon.testnet.status import LogReader, root_key, strip_ansi
+from beacon.testnet.status import LogReader, ObserveError, root_key, strip_ansi
 
 from .helpers import REPO
 
@@ -90,6 +90,15 @@ def test_trinity_placeholders_expand(peers_env: tuple[Path, Path]) -> None:
 def test_trinity_log_patterns_read_its_real_lines(tmp_path: Path) -> None:
     t = catalog.load_client("trinity")
     log = tmp_path / "trinity.log"
+    log.write_text(TRINITY_LOG[0] + "\n")
+    reader = LogReader(log, t.log_patterns)
+    with pytest.raises(ObserveError, match="nothing in the log matched its patterns yet"):
+        reader.observe()
+    # Before any block (a node without validators): answering, head unknown, finality from its status line
+    with open(log, "a") as f:
+        f.write(TRINITY_LOG[4].replace("checkpoint 4", "checkpoint 0") + "\n")
+    obs = reader.observe()
+    assert obs.head_slot is None and obs.justified_epoch == 0
     log.write_text("\n".join(TRINITY_LOG) + "\n")
     obs = LogReader(log, t.log_patterns).observe()
     assert (obs.head_slot, obs.head_root) == (3, "2504..d669")
