@@ -330,6 +330,10 @@ class TestnetRun:
         while waiting:
             for rt in list(waiting):
                 if (pid := self.find_announce(rt)) is not None:
+                    if twin := next((o.node.id for o in self.nodes.values() if o is not rt and o.peer_id == pid), None):
+                        raise RunError(f"{rt.node.id} ({rt.client.name}) seems to announce {twin}'s peer id {pid}: "
+                                       "its multiaddr_pattern matched a peer address it logged; anchor the "
+                                       "pattern to its own announcement line")
                     rt.peer_id = pid
                     waiting.remove(rt)
                     self.note(f"{rt.node.id} ({rt.client.name}) up: {rt.multiaddr}")

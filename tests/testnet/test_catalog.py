@@ -106,6 +106,10 @@ def test_trinity_log_patterns_read_its_real_lines(tmp_path: Path) -> None:
     # the address announcement is found once the colour codes are gone
     m = re.search(t.multiaddr_pattern, strip_ansi(TRINITY_LOG[0]))
     assert m and m.group("peer_id") == "16Uiu2HAmA5ENeXZwhDzjr8oCsVTusf9oPGKxTuKCvFb8Hdt1REMZ"
+    # ... and not in the peers it was told to dial, which it logs before it listens
+    dialling = ("    INFO  2026-11-30 03:24:59,859     DiscoveryProtocol  Preferred peers: (<Multiaddr /ip4/127.0.0.1/"
+                "tcp/48333/p2p/16Uiu2HAm9wuMe1bSXN6SpJnaRqdqXTAPn7n2mQv7xejKvBW4YabV>,)")
+    assert re.search(t.multiaddr_pattern, dialling) is None
 
 
 def test_abbreviated_roots_compare_with_full_ones() -> None:
@@ -232,5 +236,22 @@ def test_trinity_genesis_is_checked_against_genesis_ssz(tmp_path: Path) -> None:
         assert other.problems == [f"B-0 (trinity) built genesis state 0x35d1612499a80047254dd8309cd7c162eb2bc8a8fcd"
                                   f"357512fbed91d467c5cde, but genesis.ssz is {ours}: the two sides start from "
                                   "different chains"]
+    finally:
+        tn.cleanup()
+
+
+def test_a_node_announcing_its_peers_id_is_refused(tmp_path: Path) -> None:
+    """A multiaddr pattern that matches the address a client was told to dial must not pass silently."""
+    from beacon.testnet.runner import RunError, TestnetRun
+
+    spec = load_spec(REPO / "exercises" / "ex1.yaml")
+    tn = TestnetRun(spec, tmp_path / "run", echo=open(os.devnull, "w"))
+    tn.prepare()
+    try:
+        a, b = tn.nodes["A-0"], tn.nodes["B-0"]
+        b.peer_id = "16Uiu2HAm9wuMe1bSXN6SpJnaRqdqXTAPn7n2mQv7xejKvBW4YabV"
+        a.log_path.write_text(f"dialling /ip4/127.0.0.1/tcp/{b.port}/p2p/{b.peer_id}\n")
+        with pytest.raises(RunError, match="A-0 \\(pybeacon\\) seems to announce B-0's peer id 16Uiu2HAm9wu"):
+            tn.wait_announced([a])
     finally:
         tn.cleanup()
