@@ -507,9 +507,8 @@ class TestnetRun:
         for s in samples:
             if s.ok:
                 extra = " sync" if s.syncing else ""
-                parts.append(f"{s.node} h{'?' if s.head_slot is None else s.head_slot} j{s.justified_epoch} "
-                             f"f{s.finalized_epoch} "
-                             f"p{'?' if s.peers is None else s.peers}{extra}")
+                shown = ["?" if v is None else v for v in (s.head_slot, s.justified_epoch, s.finalized_epoch, s.peers)]
+                parts.append(f"{s.node} h{shown[0]} j{shown[1]} f{shown[2]} p{shown[3]}{extra}")
             else:
                 parts.append(f"{s.node} {(s.error or '?').split(':')[0][:12]}")
         return (f"[{self.spec.name} +{self.clock() - self.started:5.0f}s slot {slot:4d} "
