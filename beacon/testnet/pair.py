@@ -15,6 +15,7 @@ import dataclasses
 import datetime
 import json
 import platform
+import shutil
 import sys
 from pathlib import Path
 
@@ -90,7 +91,9 @@ def summary_row(run: PairRun, run_dir: Path, status: int | None) -> tuple[bool, 
         times.append(f"{node} ({info['client']}) {fin}" + (f", first at {first - genesis:.0f} s" if first else ""))
     roots = ("**finalized roots differ** at epoch(s) " + ", ".join(str(e) for e, _ in conflicts) if conflicts
              else "same finalized roots" if any(s.finalized_root for s in samples) else "no finalized root seen")
-    return passed, (f"| {run.label} | {run.pybeacon_role} | {'yes' if passed else '**no**'} | {result['reason']} | "
+    when = datetime.datetime.fromtimestamp(result["started"], datetime.timezone.utc)
+    return passed, (f"| {run.label} | {run.pybeacon_role} | {'yes' if passed else '**no**'} | {result['reason']} "
+                    f"(run {when:%Y-%m-%d %H:%M} UTC) | "
                     f"{'; '.join(times)} | {len(head_forks)} | {roots} |")
 
 
@@ -100,7 +103,7 @@ def write_summary(peer: str, out: Path, runs: list[PairRun], statuses: dict[str,
              f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC. Goal: finalized epoch "
              f">= {goal_epoch} at 6 s slots on the goal nodes, and no finalized epoch with two roots "
              "(exercise 1: both peered).", "",
-             "| run | pybeacon's role | passed | reason | finality per node (latest epoch, first from genesis) "
+             "| run | pybeacon's role | passed | reason (when) | finality per node (latest epoch, first from genesis) "
              "| slots with two head roots | roots |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for run in runs:
@@ -142,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for run in runs:
             argv_run = harness_args(run, args.peer, out, args.finalized_epoch)
+            # A fresh folder: a node must never start on the chain database of an earlier run.
+            shutil.rmtree(out / run.label, ignore_errors=True)
             print(f"== {run.label}: pybeacon testnet {' '.join(argv_run)}", flush=True)
             statuses[run.label] = status = cli.main(argv_run)
             if status == 130:
@@ -150,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             failed |= status != 0
     finally:
-        path = write_summary(args.peer, out, plan() if not args.only else runs, statuses, args.finalized_epoch)
+        # Every run of the plan, from whatever folders exist: a rerun of some (--only) updates the table.
+        path = write_summary(args.peer, out, plan(), statuses, args.finalized_epoch)
         print(f"summary: {path}", flush=True)
     passed = all(summary_row(r, out / r.label, statuses.get(r.label))[0] for r in runs)
     return 0 if passed and not failed else 1

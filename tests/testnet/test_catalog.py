@@ -195,6 +195,7 @@ def test_pair_plan_and_summary(tmp_path: Path) -> None:
     run_dir.mkdir(parents=True)
     run_dir.joinpath("result.json").write_text(json.dumps({
         "reached": True, "reason": "goal reached", "genesis_time": 1000, "first_finality": {"B-0": 1300.0},
+        "started": 1567777777.0,
         "nodes": {"A-0": {"client": "pybeacon"}, "B-0": {"client": "trinity"}}}))
     root = "0x3fcf" + "00" * 28 + "84fa"
     run_dir.joinpath("samples.jsonl").write_text("\n".join(json.dumps(s) for s in [
@@ -203,7 +204,8 @@ def test_pair_plan_and_summary(tmp_path: Path) -> None:
     ]) + "\n")
     path = pair.write_summary("trinity", tmp_path, pair.plan()[2:4], {"ex2-pybeacon-A": 0}, 4)
     text = path.read_text()
-    assert ("| ex2-pybeacon-A | A | yes | goal reached | A-0 (pybeacon) f4; B-0 (trinity) f4, first at 300 s | 0 "
+    assert ("| ex2-pybeacon-A | A | yes | goal reached (run 2019-09-06 13:49 UTC) | "
+            "A-0 (pybeacon) f4; B-0 (trinity) f4, first at 300 s | 0 "
             "| same finalized roots |") in text
     assert "| ex2-pybeacon-B | B | **no** | not run |" in text
 
