@@ -44,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--finalized-epoch", type=int, metavar="N",
                         help="goal: this finalized epoch instead of the description's (where it has one)")
     parser.add_argument("--time-limit", metavar="DURATION", help="instead of the description's (90, 90s, 20m, 1.5h)")
+    parser.add_argument("--goal-hold", metavar="DURATION",
+                        help="a goal node counts only once its goal held this long without a break "
+                             "(e.g. 30s: a connection that outlives the Hello wait)")
     parser.add_argument("--check", action="store_true", help="only validate the descriptions and print a summary")
 
 
@@ -75,6 +78,9 @@ def _apply_overrides(spec: Spec, args: argparse.Namespace) -> Spec:
             spec = dataclasses.replace(spec, goal=dataclasses.replace(spec.goal, finalized_epoch=args.finalized_epoch))
     if args.time_limit is not None:
         spec = dataclasses.replace(spec, time_limit=parse_duration(args.time_limit, "--time-limit"))
+    if args.goal_hold is not None:
+        spec = dataclasses.replace(spec, goal=dataclasses.replace(spec.goal, hold=parse_duration(args.goal_hold,
+                                                                                                  "--goal-hold")))
     # A client that needs longer to start than the description allows before genesis gets it.
     used = {n.role for n in spec.nodes}
     need = max([spec.clients[r].min_genesis_delay for r in used], default=0.0)
@@ -93,6 +99,8 @@ def _summary(spec: Spec) -> str:
     goal = f"finalized epoch {spec.goal.finalized_epoch}" if spec.goal.finalized_epoch else ""
     if spec.goal.peered:
         goal = (goal + " and " if goal else "") + "peered"
+    if spec.goal.hold:
+        goal += f", held {spec.goal.hold:g} s"
     lines.append(f"  goal: {goal} on {', '.join(spec.goal.nodes)}")
     lines += [f"  event: {e.describe(spec.slots_per_epoch)}" for e in spec.events]
     return "\n".join(lines)

@@ -25,6 +25,7 @@ from beacon.testnet.runner import Sample
 from beacon.testnet.spec import SpecError, load_spec
 
 EXERCISES = Path(__file__).resolve().parents[2] / "exercises"
+PEERED_HOLD = 60.0  # seconds exercise 1's connection must hold
 
 
 @dataclasses.dataclass
@@ -58,6 +59,10 @@ def harness_args(run: PairRun, peer: str, out: Path, goal_epoch: int) -> list[st
     if spec.goal.finalized_epoch is not None:
         delay = max(spec.genesis_delay, catalog.load_client(peer).min_genesis_delay)
         args += ["--finalized-epoch", str(goal_epoch), "--time-limit", f"{time_limit(goal_epoch, delay):.0f}s"]
+    if spec.goal.peered:
+        # Connected is not enough: the connection must outlive a Hello wait (15 s in pybeacon)
+        # and the first slots, so a peer dropped for its dialect does not pass.
+        args += ["--goal-hold", f"{PEERED_HOLD:g}s"]
     return args
 
 

@@ -173,6 +173,7 @@ class TestnetRun:
         self.started = 0.0
         self.goal_times: dict[str, float] = {}
         self.first_finality: dict[str, float] = {}
+        self._goal_since: dict[str, float] = {}  # node -> when its goal condition last began to hold
         self._samples_file: TextIO | None = None
         self._pending: list[tuple[int, str, str]] = []  # (slot, action, node) not yet done
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(2, len(spec.nodes)))
@@ -543,7 +544,13 @@ class TestnetRun:
             for s in self.poll():
                 latest[s.node] = s
             for g in self.spec.goal.nodes:
-                if g not in self.goal_times and self.node_at_goal(self.nodes[g], latest.get(g)):
+                if g in self.goal_times:
+                    continue
+                if not self.node_at_goal(self.nodes[g], latest.get(g)):
+                    self._goal_since.pop(g, None)  # a break starts the hold again
+                    continue
+                since = self._goal_since.setdefault(g, latest[g].t)
+                if latest[g].t - since >= self.spec.goal.hold:
                     self.goal_times[g] = latest[g].t
                     self.note(f"{g} reached the goal at slot {self.slot_now()}")
             if all(g in self.goal_times for g in self.spec.goal.nodes):

@@ -119,6 +119,7 @@ class Goal:
     finalized_epoch: int | None
     nodes: list[str]
     peered: bool = False
+    hold: float = 0.0  # seconds the condition must hold without a break before a node counts
 
 
 @dataclasses.dataclass
@@ -531,7 +532,7 @@ def parse_spec(data: Any, name: str = "testnet", path: Path | None = None) -> Sp
 
     # goal
     goal_data = _mapping(data["goal"], "goal")
-    _no_unknown(goal_data, {"finalized_epoch", "nodes", "peered"}, "goal")
+    _no_unknown(goal_data, {"finalized_epoch", "nodes", "peered", "hold"}, "goal")
     fin = goal_data.get("finalized_epoch")
     finalized_epoch = None if fin is None else _int(fin, "goal.finalized_epoch", 1)
     peered = goal_data.get("peered", False)
@@ -551,7 +552,8 @@ def parse_spec(data: Any, name: str = "testnet", path: Path | None = None) -> Sp
         lonely = [g for g in goal_nodes if not any(g == d or g in t for d, t in peering.items())]
         if lonely:
             raise _fail("goal.peered", f"{', '.join(lonely)} has no static peering edge to check")
-    goal = Goal(finalized_epoch, list(goal_nodes), peered)
+    hold = parse_duration(goal_data["hold"], "goal.hold") if "hold" in goal_data else 0.0
+    goal = Goal(finalized_epoch, list(goal_nodes), peered, hold)
 
     genesis_delay = parse_duration(data.get("genesis_delay", 30), "genesis_delay")
     if "time_limit" in data:

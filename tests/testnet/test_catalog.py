@@ -189,7 +189,8 @@ def test_pair_plan_and_summary(tmp_path: Path) -> None:
     late = pair.plan()[-1]
     args = pair.harness_args(late, "trinity", tmp_path, 4)
     assert args[1:3] == ["--client-a", "trinity"] and args[args.index("--finalized-epoch") + 1] == "4"
-    assert "--finalized-epoch" not in pair.harness_args(pair.plan()[0], "trinity", tmp_path, 4)  # ex1: peered
+    ex1 = pair.harness_args(pair.plan()[0], "trinity", tmp_path, 4)
+    assert "--finalized-epoch" not in ex1 and ex1[ex1.index("--goal-hold") + 1] == "60s"  # ex1: peered, held
     # a run folder as the harness leaves it
     run_dir = tmp_path / "ex2-pybeacon-A" / "ex2"
     run_dir.mkdir(parents=True)

@@ -128,10 +128,14 @@ def test_nodes_watched_through_their_log(tmp_path: Path) -> None:
     description = tmp_path / "standin-b.yaml"
     description.write_text(yaml.safe_dump(b_client))
     spec = standin_spec(tmp_path, name="logs")
-    proc = run_harness(str(spec), "--out", str(out), "--client-b", str(description))
+    proc = run_harness(str(spec), "--out", str(out), "--client-b", str(description), "--goal-hold", "2.5s")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     samples = [s for s in read_samples(out / "logs" / "samples.jsonl") if s["node"] == "B-0" and s["ok"]]
     assert samples[-1]["finalized_epoch"] >= 2 and samples[-1]["peers"] == 1
+    # --goal-hold: the goal counts only once it held 2.5 s (finalized epoch 2 from the first such sample on)
+    first = next(s["t"] for s in samples if s["finalized_epoch"] >= 2)
+    reached = json.loads((out / "logs" / "result.json").read_text())["goal_times"]["B-0"]
+    assert reached - first >= 2.5
     assert samples[-1]["head_root"] is None  # no head_root pattern: numbers only
     genesis_time = json.loads((out / "logs" / "result.json").read_text())["genesis_time"]
     assert (out / "logs" / "data" / "B-0" / f"cleaned-none-{genesis_time}").exists()
