@@ -95,8 +95,14 @@ def summary_row(run: PairRun, run_dir: Path, status: int | None) -> tuple[bool, 
         last = next((s for s in reversed(samples) if s.node == node and s.ok), None)
         fin = f"f{last.finalized_epoch}" if last and last.finalized_epoch is not None else "f—"
         times.append(f"{node} ({info['client']}) {fin}" + (f", first at {first - genesis:.0f} s" if first else ""))
+    # Epochs above 0 that at least two nodes finalized (epoch 0 is not compared: see report.py).
+    by_epoch: dict[int, set[str]] = {}
+    for s in samples:
+        if s.ok and s.finalized_epoch and s.finalized_root:
+            by_epoch.setdefault(s.finalized_epoch, set()).add(s.node)
+    shared = sorted(e for e, nodes in by_epoch.items() if len(nodes) > 1)
     roots = ("**finalized roots differ** at epoch(s) " + ", ".join(str(e) for e, _ in conflicts) if conflicts
-             else "same finalized roots" if any(s.finalized_root for s in samples) else "no finalized root seen")
+             else f"same for epochs {shared[0]}-{shared[-1]}" if shared else "none finalized on two nodes")
     when = datetime.datetime.fromtimestamp(result["started"], datetime.timezone.utc)
     return passed, (f"| {run.label} | {run.pybeacon_role} | {'yes' if passed else '**no**'} | {result['reason']} "
                     f"(run {when:%Y-%m-%d %H:%M} UTC) | "

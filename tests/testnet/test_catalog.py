@@ -207,7 +207,7 @@ def test_pair_plan_and_summary(tmp_path: Path) -> None:
     text = path.read_text()
     assert ("| ex2-pybeacon-A | A | yes | goal reached (run 2019-09-06 13:49 UTC) | "
             "A-0 (pybeacon) f4; B-0 (trinity) f4, first at 300 s | 0 "
-            "| same finalized roots |") in text
+            "| same for epochs 4-4 |") in text
     assert "| ex2-pybeacon-B | B | **no** | not run |" in text
 
 
