@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cat setup.py | sha256sum | cut -c1-12)
 # pytest-xdist workers; the 2-core CI machine does best with one per core.
 JOBS   ?= auto
 
-.PHONY: venv vendor vectors test run bench clean spectest-mainnet fuzz
+.PHONY: venv vendor vectors test run bench clean spectest-mainnet fuzz pair-trinity
 
 $(STAMP): setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,15 @@ RUN_GENESIS_DELAY   ?= 15
 run: venv
 	$(PY) -m beacon.demo --slot-seconds $(RUN_SLOT_SECONDS) --finalized-epoch $(RUN_FINALIZED_EPOCH) \
 		--genesis-delay $(RUN_GENESIS_DELAY)
+
+# Pair with Trinity (interop branch, Sept 2019; built by hand from ../shared/peers/trinity/, see
+# docs/pairings/trinity.md): exercises 1, 2 and 4 with pybeacon as A and as B, then the late
+# joiner, at 6 s slots, goal finalized epoch PAIR_EPOCH. Reports in runs/pair-trinity/ (~1 h).
+# Without Trinity built it prints how to build it and exits 2. PAIR_ONLY=ex2-pybeacon-A,... runs a few.
+PAIR_EPOCH ?= 4
+PAIR_ONLY  ?=
+pair-trinity: venv
+	@$(PY) -m beacon.testnet.pair trinity --out runs/pair-trinity --finalized-epoch $(PAIR_EPOCH) --only "$(PAIR_ONLY)"
 
 # Opt-in (not in `make test`): the mainnet vectors unpack to ~4 GB.
 spectest-mainnet: venv

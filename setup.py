@@ -6,7 +6,7 @@ setup(
     description="A Python Ethereum 2.0 phase-0 beacon chain client (spec v0.8.2) for the 2019 interop",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["beacon", "beacon.*", "genesis", "genesis.*", "spectests", "spectests.*"]),
-    package_data={"beacon.config": ["presets/*.yaml"],
+    package_data={"beacon.config": ["presets/*.yaml"], "beacon.testnet": ["clients/*.yaml"],
                   # the monitor page; static/vendor/ is filled from npm by `make vendor`
                   "beacon.monitor": ["static/*.html", "static/*.js", "static/*.css", "static/vendor/*.js"]},
     install_requires=[

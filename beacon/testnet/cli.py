@@ -2,6 +2,7 @@
 
     pybeacon testnet exercises/ex4.yaml --netns --out runs/ex4
     pybeacon testnet exercises/ex2.yaml --client-b "lighthouse bn ... {peers}" --client-b-name Lighthouse --swap
+    pybeacon testnet exercises/ex2.yaml --client-a trinity      # a client description by name
 
 Exit status: 0 every goal reached, 1 a goal missed, 2 bad usage or description, 130 interrupted.
 """
@@ -15,9 +16,10 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from beacon.testnet import netns
+from beacon.testnet import catalog, netns
 from beacon.testnet.spec import (
-    LIST_PLACEHOLDERS, WATCH_MODES, WORD_PLACEHOLDERS, Spec, SpecError, check_template, load_spec,
+    LIST_PLACEHOLDERS, WATCH_MODES, WORD_PLACEHOLDERS, Spec, SpecError, check_limits, check_template, load_spec,
+    parse_duration,
 )
 
 
@@ -29,8 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", help="output directory (default testnet-runs/<UTC time>)")
     for role in ("a", "b"):
         R = role.upper()
-        parser.add_argument(f"--client-{role}", metavar="CMD",
-                            help=f"command template for role {R}'s nodes (placeholders: "
+        parser.add_argument(f"--client-{role}", metavar="NAME|CMD",
+                            help=f"role {R}'s client: a description by name ({', '.join(catalog.names())}) or "
+                                 "path (.yaml), or a command template (placeholders: "
                                  + " ".join("{" + p + "}" for p in sorted(WORD_PLACEHOLDERS | LIST_PLACEHOLDERS)) + ")")
         parser.add_argument(f"--client-{role}-name", metavar="NAME", help=f"name of role {R}'s client in the report")
         parser.add_argument(f"--client-{role}-watch", choices=WATCH_MODES,
@@ -38,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--swap", action="store_true", help="exchange the clients of roles A and B ([swap] exercises)")
     parser.add_argument("--skip-link-shaping", action="store_true",
                         help="run even where link latency/loss cannot be applied (noted in the report)")
+    parser.add_argument("--finalized-epoch", type=int, metavar="N",
+                        help="goal: this finalized epoch instead of the description's (where it has one)")
+    parser.add_argument("--time-limit", metavar="DURATION", help="instead of the description's (90, 90s, 20m, 1.5h)")
+    parser.add_argument("--goal-hold", metavar="DURATION",
+                        help="a goal node counts only once its goal held this long without a break "
+                             "(e.g. 30s: a connection that outlives the Hello wait)")
     parser.add_argument("--check", action="store_true", help="only validate the descriptions and print a summary")
     parser.add_argument("--monitor", action="store_true",
                         help="serve the live fork monitor page (pybeacon monitor) on the nodes while they run")
@@ -50,7 +59,9 @@ def _apply_overrides(spec: Spec, args: argparse.Namespace) -> Spec:
     for role in ("a", "b"):
         client = dataclasses.replace(clients[role.upper()])
         cmd = getattr(args, f"client_{role}", None)
-        if cmd:
+        if cmd and catalog.is_client_ref(cmd):
+            client = catalog.load_client(cmd)
+        elif cmd:
             check_template(cmd, f"--client-{role}", WORD_PLACEHOLDERS, LIST_PLACEHOLDERS)
             client.command, client.watch = cmd, "metrics"
             client.name = cmd.split()[0].rsplit("/", 1)[-1]
@@ -62,7 +73,24 @@ def _apply_overrides(spec: Spec, args: argparse.Namespace) -> Spec:
             raise SpecError(f"--client-{role}-watch log needs log_patterns in the description's clients.{role.upper()}")
         clients[role.upper()] = client
     spec = dataclasses.replace(spec, clients=clients)
-    return spec.swapped() if args.swap else spec
+    if args.swap:
+        spec = spec.swapped()
+    if args.finalized_epoch is not None:
+        if args.finalized_epoch < 1:
+            raise SpecError(f"--finalized-epoch must be at least 1, got {args.finalized_epoch}")
+        if spec.goal.finalized_epoch is not None:
+            spec = dataclasses.replace(spec, goal=dataclasses.replace(spec.goal, finalized_epoch=args.finalized_epoch))
+    if args.time_limit is not None:
+        spec = dataclasses.replace(spec, time_limit=parse_duration(args.time_limit, "--time-limit"))
+    if args.goal_hold is not None:
+        spec = dataclasses.replace(spec, goal=dataclasses.replace(spec.goal, hold=parse_duration(args.goal_hold,
+                                                                                                  "--goal-hold")))
+    # A client that needs longer to start than the description allows before genesis gets it.
+    used = {n.role for n in spec.nodes}
+    need = max([spec.clients[r].min_genesis_delay for r in used], default=0.0)
+    if need > spec.genesis_delay:
+        spec = dataclasses.replace(spec, genesis_delay=need, time_limit=spec.time_limit + need - spec.genesis_delay)
+    return spec
 
 
 def _summary(spec: Spec) -> str:
@@ -75,6 +103,8 @@ def _summary(spec: Spec) -> str:
     goal = f"finalized epoch {spec.goal.finalized_epoch}" if spec.goal.finalized_epoch else ""
     if spec.goal.peered:
         goal = (goal + " and " if goal else "") + "peered"
+    if spec.goal.hold:
+        goal += f", held {spec.goal.hold:g} s"
     lines.append(f"  goal: {goal} on {', '.join(spec.goal.nodes)}")
     lines += [f"  event: {e.describe(spec.slots_per_epoch)}" for e in spec.events]
     return "\n".join(lines)
@@ -98,10 +128,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"pybeacon testnet: two descriptions share a name ({', '.join(names)}); give each a distinct `name:`",
               file=sys.stderr)
         return 2
+    refusals = [f"{s.name}: {p}" for s in specs for p in check_limits(s, use_netns=bool(args.netns))]
+    if refusals:
+        for r in refusals:
+            print(f"pybeacon testnet: refused: {r}", file=sys.stderr)
+        return 2
     if args.check:
         for s in specs:
             print(_summary(s))
         return 0
+
+    for hint in dict.fromkeys(h for s in specs for r in sorted({n.role for n in s.nodes})
+                              if (h := catalog.missing(s.clients[r]))):
+        print(f"pybeacon testnet: {hint}", file=sys.stderr)
+        return 2
 
     use_netns = bool(args.netns)
     if getattr(args, "monitor", False) and use_netns:

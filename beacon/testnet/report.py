@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable
 
 from beacon.testnet.runner import RunResult, Sample
-from beacon.testnet.status import root_key
+from beacon.testnet.status import is_abbreviated, root_key
 
 
 def title(results: list[RunResult]) -> str:
@@ -31,8 +31,10 @@ def _group(pairs: Iterable[tuple[int, str, str]]) -> list[tuple[int, dict[str, s
     """
     by_pos: dict[int, dict[str, set[str]]] = collections.defaultdict(lambda: collections.defaultdict(set))
     shown: dict[str, str] = {}
+    pairs = list(pairs)
+    short = any(is_abbreviated(root) for _, root, _ in pairs)
     for pos, root, node in pairs:
-        key = root_key(root)
+        key = root_key(root, short)
         if len(root) > len(shown.get(key, "")):
             shown[key] = root
         by_pos[pos][key].add(node)
@@ -74,6 +76,8 @@ def exercise_section(res: RunResult, plot_rel: str | None) -> str:
         goal.append(f"epoch {spec.goal.finalized_epoch} finalized")
     if spec.goal.peered:
         goal.append("connected to every static peer")
+    if spec.goal.hold:
+        goal.append(f"held for {spec.goal.hold:g} s")
     lines += [f"Result: {verdict}: {res.reason}. Goal: {' and '.join(goal)} on {', '.join(spec.goal.nodes)}.", ""]
 
     lines += ["### Setup", ""]
@@ -109,7 +113,7 @@ def exercise_section(res: RunResult, plot_rel: str | None) -> str:
         lines.append(f"| {node_id} | {_since(res, res.first_finality.get(node_id))} | "
                      f"{_since(res, res.goal_times.get(node_id)) if node_id in spec.goal.nodes else 'not a goal node'} | "
                      f"{ls.head_slot if ls else '—'} | {ls.justified_epoch if ls else '—'} | "
-                     f"{ls.finalized_epoch if ls else '—'} | {ls.peers if ls else '—'} | {proc} |")
+                     f"{ls.finalized_epoch if ls else '—'} | {ls.peers if ls and ls.peers is not None else '—'} | {proc} |")
     if plot_rel:
         lines += ["", f"![head, justified and finalized epoch per node]({plot_rel})"]
 
@@ -163,9 +167,20 @@ def write_report(results: list[RunResult], path: Path) -> Path:
     for r in results:
         head.append(f"| {r.spec.name} | {'passed' if r.reached else 'FAILED'} | {r.reason} |")
     roles = results[0].spec.clients
-    head += ["", "## Setup", "",
-             f"- Client A: {roles['A'].name}, command `{roles['A'].command}` (watched via {roles['A'].watch})",
-             f"- Client B: {roles['B'].name}, command `{roles['B'].command}` (watched via {roles['B'].watch})", ""]
+    head += ["", "## Setup", ""]
+    for role in ("A", "B"):
+        c = roles[role]
+        head.append(f"- Client {role}: {c.title or c.name}, command `{c.command}` (watched via {c.watch}"
+                    + (f", {c.log_file}" if c.watch == "log" and c.log_file else "") + ")")
+        if c.genesis == "own":
+            head.append(f"  - builds its own {c.limits.validators}-validator quick-start genesis from the run's "
+                        "genesis time; the other side starts from the identical state")
+        head += [f"  - {note}" for note in c.notes]
+    if any(is_abbreviated(s.head_root or "") for r in results for s in r.samples if s.ok):
+        head.append("- Roots are compared at the precision of the shortest spelling logged "
+                    "(first and last 2 bytes, `a8dd..5d98`): head block signing roots per slot and "
+                    "finalized checkpoint roots per epoch.")
+    head.append("")
     sections = []
     for r in results:
         plot = r.out_dir / "plot.png"

@@ -72,6 +72,7 @@ class NodeRuntime:
     reannounce: bool = False  # started again: look for its address in the new log lines
     answered: bool = False  # its API answered since the latest start
     last_peer_ids: list[str] | None = None
+    genesis_checked: bool = False  # its own genesis state root was compared with genesis.ssz
 
     @property
     def multiaddr(self) -> str | None:
@@ -172,6 +173,7 @@ class TestnetRun:
         self.started = 0.0
         self.goal_times: dict[str, float] = {}
         self.first_finality: dict[str, float] = {}
+        self._goal_since: dict[str, float] = {}  # node -> when its goal condition last began to hold
         self._samples_file: TextIO | None = None
         self._pending: list[tuple[int, str, str]] = []  # (slot, action, node) not yet done
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(2, len(spec.nodes)))
@@ -235,9 +237,30 @@ class TestnetRun:
             elif n.link.active():
                 self.problem(f"{n.id}: link shaping {n.link} not applied (--skip-link-shaping)")
             if rt.client.watch == "log":
-                rt.log_reader = st.LogReader(rt.log_path, rt.client.log_patterns)
+                rt.log_reader = st.LogReader(self.watched_log(rt), rt.client.log_patterns)
             self.nodes[n.id] = rt
         self._samples_file = open(self.out / "samples.jsonl", "w")
+
+    def watched_log(self, rt: NodeRuntime) -> Path:
+        """The file `watch: log` reads: the client's own log file, or the node's stdout log."""
+        if rt.client.log_file is None:
+            return rt.log_path
+        return Path(expand(rt.client.log_file, {"datadir": str(rt.datadir), "node_id": rt.node.id}, {})[0])
+
+    def node_words(self, rt: NodeRuntime) -> dict[str, str]:
+        n = rt.node
+        targets = self.spec.peering.get(n.id, [])
+        addrs = [a for a in (self.nodes[t].multiaddr for t in targets) if a]
+        return {
+            "genesis": str(self.out / "genesis.ssz"), "port": str(rt.port), "datadir": str(rt.datadir),
+            "peers": ",".join(addrs), "validators": f"{n.validators_start}:{n.validators_count}",
+            "validators_start": str(n.validators_start), "validators_count": str(n.validators_count),
+            "http_port": str(rt.http_port), "metrics_port": str(rt.metrics_port),
+            "config": str(self.out / "config.yaml"), "ip": rt.ip, "preset": self.spec.preset,
+            "node_id": n.id, "log": str(rt.log_path), "genesis_time": str(self.genesis_time),
+            "validator_list": ",".join(str(v) for v in range(n.validators_start, n.validators_start + n.validators_count))
+                              or "none",
+        }
 
     def make_genesis(self) -> Path:
         self.genesis_time = int(self.clock() + self.spec.genesis_delay)
@@ -265,14 +288,7 @@ class TestnetRun:
         addrs = [self.nodes[t].multiaddr for t in targets]
         assert all(addrs), "dialled nodes are started (and announced) first"
         n = rt.node
-        words = {
-            "genesis": str(self.out / "genesis.ssz"), "port": str(rt.port), "datadir": str(rt.datadir),
-            "peers": ",".join(a for a in addrs if a), "validators": f"{n.validators_start}:{n.validators_count}",
-            "validators_start": str(n.validators_start), "validators_count": str(n.validators_count),
-            "http_port": str(rt.http_port), "metrics_port": str(rt.metrics_port),
-            "config": str(self.out / "config.yaml"), "ip": rt.ip, "preset": self.spec.preset,
-            "node_id": n.id, "log": str(rt.log_path),
-        }
+        words = self.node_words(rt)
         lists = {
             "pybeacon": pybeacon_command(),
             "peer_args": [x for a in addrs if a for x in (rt.client.peer_flag, a)],
@@ -316,7 +332,7 @@ class TestnetRun:
         try:
             with open(rt.log_path, "rb") as f:
                 f.seek(rt.announce_offset)
-                text = f.read().decode(errors="replace")
+                text = st.strip_ansi(f.read().decode(errors="replace"))
         except OSError:
             return None
         m = re.search(rt.client.multiaddr_pattern, text)
@@ -329,6 +345,10 @@ class TestnetRun:
         while waiting:
             for rt in list(waiting):
                 if (pid := self.find_announce(rt)) is not None:
+                    if twin := next((o.node.id for o in self.nodes.values() if o is not rt and o.peer_id == pid), None):
+                        raise RunError(f"{rt.node.id} ({rt.client.name}) seems to announce {twin}'s peer id {pid}: "
+                                       "its multiaddr_pattern matched a peer address it logged; anchor the "
+                                       "pattern to its own announcement line")
                     rt.peer_id = pid
                     waiting.remove(rt)
                     self.note(f"{rt.node.id} ({rt.client.name}) up: {rt.multiaddr}")
@@ -444,9 +464,39 @@ class TestnetRun:
             return Sample(now, rt.node.id, ok=False, error=str(e) if rt.answered else f"starting: {e}")
         rt.answered = True
         rt.last_peer_ids = obs.peer_ids
+        if obs.genesis_root and not rt.genesis_checked:
+            rt.genesis_checked = True
+            self.check_genesis(rt, obs.genesis_root)
         return Sample(now, rt.node.id, ok=True, head_slot=obs.head_slot, head_root=obs.head_root,
                       justified_epoch=obs.justified_epoch, finalized_epoch=obs.finalized_epoch,
                       finalized_root=obs.finalized_root, peers=obs.peers, syncing=obs.syncing)
+
+    def genesis_state_root(self) -> str | None:
+        """The state root of genesis.ssz as the genesis command printed it (`pybeacon genesis` says
+        `state root 0x...`); read from its log, so the harness stays a user of the node's commands."""
+        if not hasattr(self, "_genesis_root"):
+            try:
+                text = (self.out / "logs" / "genesis.log").read_text(errors="replace")
+            except OSError:
+                text = ""
+            m = re.search(r"state root (0x[0-9a-f]{64})", text)
+            self._genesis_root: str | None = m.group(1) if m else None
+            if m is None:
+                self.problem("genesis roots not compared: the genesis command printed no `state root 0x...`")
+        return self._genesis_root
+
+    def check_genesis(self, rt: NodeRuntime, logged: str) -> None:
+        """A client that builds its own genesis must build the same state as genesis.ssz."""
+        ours = self.genesis_state_root()
+        if ours is None:
+            return
+        logged = logged if logged.startswith("0x") or st.is_abbreviated(logged) else "0x" + logged
+        short = st.is_abbreviated(logged)
+        if st.root_key(logged, short) == st.root_key(ours, short):
+            self.note(f"{rt.node.id} ({rt.client.name}) built the same genesis state as genesis.ssz: {logged}")
+        else:
+            self.problem(f"{rt.node.id} ({rt.client.name}) built genesis state {logged}, "
+                         f"but genesis.ssz is {ours}: the two sides start from different chains")
 
     def poll_interval(self) -> float:
         return self.spec.poll_interval or max(0.5, self.spec.seconds_per_slot / 2)
@@ -472,7 +522,8 @@ class TestnetRun:
         for s in samples:
             if s.ok:
                 extra = " sync" if s.syncing else ""
-                parts.append(f"{s.node} h{s.head_slot} j{s.justified_epoch} f{s.finalized_epoch} p{s.peers}{extra}")
+                shown = ["?" if v is None else v for v in (s.head_slot, s.justified_epoch, s.finalized_epoch, s.peers)]
+                parts.append(f"{s.node} h{shown[0]} j{shown[1]} f{shown[2]} p{shown[3]}{extra}")
             else:
                 parts.append(f"{s.node} {(s.error or '?').split(':')[0][:12]}")
         return (f"[{self.spec.name} +{self.clock() - self.started:5.0f}s slot {slot:4d} "
@@ -490,6 +541,11 @@ class TestnetRun:
             known = {self.nodes[w].peer_id for w in want if self.nodes[w].peer_id}
             if ids is not None and len(known) == len(want):
                 return known <= set(ids)
+            if latest.peers is None and rt.peer_id is not None:
+                # A node that tells nobody its peers (a log-watched client): a connection is
+                # held when every neighbour lists this node's peer id among its own peers.
+                return all(self.nodes[w].last_peer_ids is not None and rt.peer_id in self.nodes[w].last_peer_ids
+                           for w in want)
             return (latest.peers or 0) >= len(want)
         return True
 
@@ -503,7 +559,13 @@ class TestnetRun:
             for s in self.poll():
                 latest[s.node] = s
             for g in self.spec.goal.nodes:
-                if g not in self.goal_times and self.node_at_goal(self.nodes[g], latest.get(g)):
+                if g in self.goal_times:
+                    continue
+                if not self.node_at_goal(self.nodes[g], latest.get(g)):
+                    self._goal_since.pop(g, None)  # a break starts the hold again
+                    continue
+                since = self._goal_since.setdefault(g, latest[g].t)
+                if latest[g].t - since >= self.spec.goal.hold:
                     self.goal_times[g] = latest[g].t
                     self.note(f"{g} reached the goal at slot {self.slot_now()}")
             if all(g in self.goal_times for g in self.spec.goal.nodes):
@@ -526,12 +588,30 @@ class TestnetRun:
     def cleanup(self) -> None:
         running = [rt for rt in self.nodes.values() if rt.proc is not None]
         list(self._pool.map(lambda rt: self.stop_node(rt), running))
+        for rt in running:
+            if rt.client.cleanup:
+                self.run_cleanup(rt)
         if self.lab is not None:
             self.lab.teardown()
         if self._samples_file:
             self._samples_file.close()
             self._samples_file = None
         self._pool.shutdown(wait=False)
+
+    def run_cleanup(self, rt: NodeRuntime) -> None:
+        """The client's own clean-up after its process group is gone (e.g. stale pid files)."""
+        assert rt.client.cleanup is not None
+        cmd = expand(rt.client.cleanup, self.node_words(rt), {"pybeacon": pybeacon_command(), "peer_args": [],
+                                                              "validator_args": []})
+        try:
+            proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=60,
+                                  env=child_env(rt.client.env), cwd=rt.datadir)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            self.problem(f"{rt.node.id}: clean-up {shlex.join(cmd)} failed: {e}")
+            return
+        if proc.returncode != 0:
+            self.problem(f"{rt.node.id}: clean-up {shlex.join(cmd)} exited {proc.returncode}: "
+                         f"{proc.stderr.decode(errors='replace').strip()[:300]}")
 
     def run(self) -> RunResult:
         self.started = self.clock()

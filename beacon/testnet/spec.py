@@ -26,6 +26,7 @@ class SpecError(ValueError):
 WORD_PLACEHOLDERS = {
     "genesis", "port", "datadir", "peers", "validators", "validators_start", "validators_count",
     "http_port", "metrics_port", "config", "ip", "preset", "node_id", "log",
+    "genesis_time", "validator_list",
 }
 LIST_PLACEHOLDERS = {"pybeacon", "peer_args", "validator_args", "bootnode_args"}
 GENESIS_PLACEHOLDERS = {"validators", "genesis_time", "out", "preset", "config"}
@@ -44,9 +45,27 @@ DEFAULT_GENESIS_COMMAND = (
 # 0.0.0.0, so only the peer id is taken and the address rebuilt from what the harness assigned.
 DEFAULT_MULTIADDR_PATTERN = r"/ip4/[0-9.]+/tcp/[0-9]+/p2p/(?P<peer_id>[1-9A-HJ-NP-Za-km-z]+)"
 WATCH_MODES = ("status", "metrics", "log")
-LOG_FIELDS = ("head_slot", "justified_epoch", "finalized_epoch", "peers")
+LOG_FIELDS = ("head_slot", "justified_epoch", "finalized_epoch", "peers", "head_root", "finalized_root",
+              "genesis_root")
+# Log fields holding a root (a string, full hex or a client's abbreviation like `a8dd..5d98`);
+# genesis_root is the state root of the genesis the client built, checked against genesis.ssz.
+LOG_ROOT_FIELDS = ("head_root", "finalized_root", "genesis_root")
+GENESIS_MODES = ("shared", "own")
+EVENT_ACTIONS = ("join", "pause", "restart")
 ROLES = ("A", "B")
 NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+
+
+@dataclasses.dataclass
+class Limits:
+    """What a client can run; the harness refuses a testnet outside these (spec.check_limits)."""
+    validators: int | None = None  # the exact genesis validator count it can start from
+    seconds_per_slot: int | None = None
+    preset: str | None = None
+    config_overrides: bool = True  # False: it takes no constant overrides at all
+    netns: bool = True
+    events: tuple[str, ...] = EVENT_ACTIONS  # event actions its nodes can undergo
+    reasons: dict[str, str] = dataclasses.field(default_factory=dict)  # limit -> why, for the message
 
 
 @dataclasses.dataclass
@@ -61,6 +80,19 @@ class Client:
     peer_flag: str = "--peer"
     start_timeout: float = 60.0
     env: dict[str, str] = dataclasses.field(default_factory=dict)
+    # The file `watch: log` follows ({datadir} and {node_id} are filled in); default: the node's stdout log.
+    log_file: str | None = None
+    # Run after the node's process group is stopped (stale pid/socket files), same placeholders.
+    cleanup: str | None = None
+    # shared: started from the harness's genesis file; own: builds the quick-start state itself
+    # from {genesis_time} (and limits.validators), so the harness gives everyone that same time.
+    genesis: str = "shared"
+    min_genesis_delay: float = 0.0  # seconds it needs from start to listening, before genesis
+    requires: str | None = None  # a path that exists once the client is installed
+    build_hint: str = ""  # one line: how to install it when `requires` is missing
+    title: str = ""
+    notes: list[str] = dataclasses.field(default_factory=list)  # known behaviour, copied to the report
+    limits: Limits = dataclasses.field(default_factory=Limits)
 
 
 @dataclasses.dataclass
@@ -87,6 +119,7 @@ class Goal:
     finalized_epoch: int | None
     nodes: list[str]
     peered: bool = False
+    hold: float = 0.0  # seconds the condition must hold without a break before a node counts
 
 
 @dataclasses.dataclass
@@ -238,7 +271,11 @@ def _validator_range(value: Any, where: str) -> tuple[int, int]:
 
 # ----------------------------------------------------------------------------------- parts
 def _parse_client(role: str, data: Any) -> Client:
-    where = f"clients.{role}"
+    return parse_client(data, f"clients.{role}")
+
+
+def parse_client(data: Any, where: str) -> Client:
+    """A client from its mapping (a description's `clients.A`, or a file of beacon/testnet/clients/)."""
     data = _mapping(data, where)
     _no_unknown(data, {f.name for f in dataclasses.fields(Client)}, where)
     client = default_client()
@@ -276,14 +313,71 @@ def _parse_client(role: str, data: Any) -> Client:
         _no_unknown(patterns, set(LOG_FIELDS), f"{where}.log_patterns")
         for field, pattern in patterns.items():
             compiled = re.compile(_regex(pattern, f"{where}.log_patterns.{field}"))
+            what = "the root" if field in LOG_ROOT_FIELDS else "the number"
             if compiled.groups < 1:
-                raise _fail(f"{where}.log_patterns.{field}", "needs one capture group holding the number")
+                raise _fail(f"{where}.log_patterns.{field}", f"needs one capture group holding {what}")
         client.log_patterns = {k: str(v) for k, v in patterns.items()}
     if client.watch == "log":
         missing = [f for f in ("head_slot", "finalized_epoch") if f not in client.log_patterns]
         if missing:
             raise _fail(f"{where}.log_patterns", f"watch: log needs patterns for {', '.join(missing)}")
+    if "log_file" in data:
+        client.log_file = _str(data["log_file"], f"{where}.log_file")
+        check_template(client.log_file, f"{where}.log_file", {"datadir", "node_id"}, set())
+    if "cleanup" in data:
+        client.cleanup = _str(data["cleanup"], f"{where}.cleanup")
+        check_template(client.cleanup, f"{where}.cleanup", WORD_PLACEHOLDERS, LIST_PLACEHOLDERS)
+    if "genesis" in data:
+        if data["genesis"] not in GENESIS_MODES:
+            raise _fail(f"{where}.genesis", f"must be one of {', '.join(GENESIS_MODES)}, got {data['genesis']!r}")
+        client.genesis = data["genesis"]
+    if "min_genesis_delay" in data:
+        client.min_genesis_delay = parse_duration(data["min_genesis_delay"], f"{where}.min_genesis_delay")
+    if "requires" in data:
+        client.requires = _str(data["requires"], f"{where}.requires")
+    if "build_hint" in data:
+        client.build_hint = _str(data["build_hint"], f"{where}.build_hint").strip()
+        if "\n" in client.build_hint:
+            raise _fail(f"{where}.build_hint", "must be one line")
+    if "title" in data:
+        client.title = _str(data["title"], f"{where}.title")
+    if "notes" in data:
+        notes = data["notes"]
+        if not isinstance(notes, list) or not all(isinstance(n, str) and n.strip() for n in notes):
+            raise _fail(f"{where}.notes", "must be a list of non-empty strings")
+        client.notes = [" ".join(n.split()) for n in notes]
+    if "limits" in data:
+        client.limits = _parse_limits(data["limits"], f"{where}.limits")
+    if client.genesis == "own" and client.limits.validators is None:
+        raise _fail(f"{where}.limits.validators", "genesis: own needs the validator count the client builds")
     return client
+
+
+def _parse_limits(data: Any, where: str) -> Limits:
+    data = _mapping(data, where)
+    _no_unknown(data, {f.name for f in dataclasses.fields(Limits)}, where)
+    limits = Limits()
+    if data.get("validators") is not None:
+        limits.validators = _int(data["validators"], f"{where}.validators", 1)
+    if data.get("seconds_per_slot") is not None:
+        limits.seconds_per_slot = _int(data["seconds_per_slot"], f"{where}.seconds_per_slot", 1)
+    if data.get("preset") is not None:
+        limits.preset = _str(data["preset"], f"{where}.preset")
+    for key in ("config_overrides", "netns"):
+        if key in data:
+            if not isinstance(data[key], bool):
+                raise _fail(f"{where}.{key}", f"must be true or false, got {data[key]!r}")
+            setattr(limits, key, data[key])
+    if "events" in data:
+        events = data["events"] or []
+        if not isinstance(events, list) or any(e not in EVENT_ACTIONS for e in events):
+            raise _fail(f"{where}.events", f"must be a list of {', '.join(EVENT_ACTIONS)}, got {data['events']!r}")
+        limits.events = tuple(events)
+    if "reasons" in data:
+        reasons = _mapping(data["reasons"], f"{where}.reasons")
+        _no_unknown(reasons, {f.name for f in dataclasses.fields(Limits)} - {"reasons"}, f"{where}.reasons")
+        limits.reasons = {str(k): " ".join(str(v).split()) for k, v in reasons.items()}
+    return limits
 
 
 def _regex(value: Any, where: str) -> str:
@@ -444,7 +538,7 @@ def parse_spec(data: Any, name: str = "testnet", path: Path | None = None) -> Sp
 
     # goal
     goal_data = _mapping(data["goal"], "goal")
-    _no_unknown(goal_data, {"finalized_epoch", "nodes", "peered"}, "goal")
+    _no_unknown(goal_data, {"finalized_epoch", "nodes", "peered", "hold"}, "goal")
     fin = goal_data.get("finalized_epoch")
     finalized_epoch = None if fin is None else _int(fin, "goal.finalized_epoch", 1)
     peered = goal_data.get("peered", False)
@@ -466,7 +560,8 @@ def parse_spec(data: Any, name: str = "testnet", path: Path | None = None) -> Sp
         lonely = [g for g in goal_nodes if not any(g == d or g in t for d, t in peering.items())]
         if lonely:
             raise _fail("goal.peered", f"{', '.join(lonely)} has no static peering edge to check")
-    goal = Goal(finalized_epoch, list(goal_nodes), peered)
+    hold = parse_duration(goal_data["hold"], "goal.hold") if "hold" in goal_data else 0.0
+    goal = Goal(finalized_epoch, list(goal_nodes), peered, hold)
 
     genesis_delay = parse_duration(data.get("genesis_delay", 30), "genesis_delay")
     if "time_limit" in data:
@@ -520,3 +615,41 @@ def load_spec(path: str | Path) -> Spec:
         return parse_spec(data, name=path.stem, path=path)
     except SpecError as e:
         raise SpecError(f"{path}: {e}") from None
+
+
+def check_limits(spec: Spec, use_netns: bool = False) -> list[str]:
+    """Why the clients of `spec` cannot run it as described: one clear sentence each (empty: fine)."""
+    problems: list[str] = []
+    for role in ROLES:
+        client = spec.clients[role]
+        nodes = [n for n in spec.nodes if n.role == role]
+        if not nodes:
+            continue
+        lim = client.limits
+        who = f"{client.name} (role {role})"
+
+        def why(key: str) -> str:
+            return f" ({lim.reasons[key]})" if key in lim.reasons else ""
+
+        if lim.validators is not None and spec.validators != lim.validators:
+            problems.append(f"{who} runs only a {lim.validators}-validator genesis{why('validators')}; "
+                            f"{spec.name} has {spec.validators} validators")
+        if lim.seconds_per_slot is not None and spec.seconds_per_slot != lim.seconds_per_slot:
+            problems.append(f"{who} runs only {lim.seconds_per_slot} s slots{why('seconds_per_slot')}; "
+                            f"{spec.name} asks for {spec.seconds_per_slot} s slots")
+        if lim.preset is not None and spec.preset != lim.preset:
+            problems.append(f"{who} runs only the {lim.preset} preset{why('preset')}; {spec.name} asks for {spec.preset}")
+        if not lim.config_overrides and spec.config:
+            # The slot length has its own limit (and message) above.
+            covered = {"SECONDS_PER_SLOT"} if lim.seconds_per_slot is not None else set()
+            extra = sorted(str(k) for k in spec.config if str(k) not in covered)
+            if extra:
+                problems.append(f"{who} takes no constant overrides{why('config_overrides')}; "
+                                f"{spec.name} sets {', '.join(map(str, extra))}")
+        if use_netns and not lim.netns:
+            problems.append(f"{who} cannot run in a network namespace{why('netns')}; run without --netns")
+        ids = {n.id for n in nodes}
+        for e in spec.events:
+            if e.node in ids and e.action not in lim.events:
+                problems.append(f"{who} cannot {e.action} ({e.node} at slot {e.at_slot}){why('events')}")
+    return problems

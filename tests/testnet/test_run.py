@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from .helpers import is_png, processes_mentioning, run_harness, standin_client, standin_spec
 
@@ -116,16 +117,29 @@ def test_join_pause_restart_events(tmp_path: Path) -> None:
 
 
 def test_nodes_watched_through_their_log(tmp_path: Path) -> None:
+    """Role B from a client description file (--client-b PATH.yaml): its log read from a file of
+    its own (log_file), and its clean-up command run with the node's placeholders after it stopped."""
     out = tmp_path / "out"
     b_client = standin_client("standin-b", watch="log")
     b_client["log_patterns"] = {"head_slot": r"slot=(\d+)", "finalized_epoch": r"finalized_epoch=(\d+)",
                                 "justified_epoch": r"justified_epoch=(\d+)", "peers": r"peers=(\d+)"}
-    spec = standin_spec(tmp_path, name="logs", clients={"A": standin_client("standin-a"), "B": b_client})
-    proc = run_harness(str(spec), "--out", str(out))
+    b_client["log_file"] = "{datadir}/../../logs/{node_id}.log"
+    b_client["cleanup"] = "touch {datadir}/cleaned-{validator_list}-{genesis_time}"
+    description = tmp_path / "standin-b.yaml"
+    description.write_text(yaml.safe_dump(b_client))
+    spec = standin_spec(tmp_path, name="logs")
+    proc = run_harness(str(spec), "--out", str(out), "--client-b", str(description), "--goal-hold", "2.5s")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     samples = [s for s in read_samples(out / "logs" / "samples.jsonl") if s["node"] == "B-0" and s["ok"]]
     assert samples[-1]["finalized_epoch"] >= 2 and samples[-1]["peers"] == 1
-    assert samples[-1]["head_root"] is None  # a log gives numbers only
+    # --goal-hold: the goal counts only once it held 2.5 s (finalized epoch 2 from the first such sample on)
+    first = next(s["t"] for s in samples if s["finalized_epoch"] >= 2)
+    reached = json.loads((out / "logs" / "result.json").read_text())["goal_times"]["B-0"]
+    assert reached - first >= 2.5
+    assert samples[-1]["head_root"] is None  # no head_root pattern: numbers only
+    genesis_time = json.loads((out / "logs" / "result.json").read_text())["genesis_time"]
+    assert (out / "logs" / "data" / "B-0" / f"cleaned-none-{genesis_time}").exists()
+    assert not list((out / "logs" / "data" / "A-0").glob("cleaned-*"))  # only B's client has one
 
 
 def test_link_shaping_without_netns_is_refused(tmp_path: Path) -> None:

@@ -61,6 +61,7 @@ BAD = [
     ({"peering": {"A-0": ["B-0"], "B-0": ["A-0"]}}, "dialling loops (A-0 -> B-0 -> A-0)"),
     ({"goal": {"finalized_epoch": 0}}, "goal.finalized_epoch: must be at least 1"),
     ({"goal": {}}, "goal: needs finalized_epoch and/or peered"),
+    ({"goal": {"finalized_epoch": 8, "hold": "a while"}}, "goal.hold: must be a duration"),
     ({"goal": {"finalized_epoch": 8, "nodes": ["X"]}}, "goal.nodes: unknown node 'X'"),
     ({"time_limit": "ten minutes"}, "time_limit: must be a duration"),
     ({"preset": "tiny"}, "preset: must be one of"),
