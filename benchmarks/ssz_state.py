@@ -15,7 +15,7 @@ import ssz as pyssz  # noqa: E402
 
 from beacon.config import load_config  # noqa: E402
 from beacon.types import get_types  # noqa: E402
-from benchmarks._pyssz import sedes_of, value_of  # noqa: E402
+from beacon.ssz.pyssz import sedes_of, value_of  # noqa: E402
 
 
 def build_state(preset: str, n: int):  # type: ignore[no-untyped-def]

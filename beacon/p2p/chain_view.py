@@ -67,8 +67,7 @@ class ChainAdapter:
     def __init__(self, chain: Chain, clock: Callable[[], float] = time.time,
                  clock_disparity: float = GOSSIP_CLOCK_DISPARITY) -> None:
         self.chain = chain
-        self.clock = clock
-        self.clock_disparity = clock_disparity
+        self.clock = clock  # the store's time when a sync batch imports
         self.config = chain.config
         self.types = chain.types
         self._null_block = self.types.BeaconBlock().serialize()  # the spec's "SSZ null"

@@ -126,32 +126,6 @@ def _setup_ssz_state() -> Fn:
 _PYSSZ_SKIP = ("BeaconBlock", "BeaconBlockBody")
 
 
-def _pyssz_sedes(typ: Any) -> Any:
-    from ssz import sedes as ps
-
-    from beacon.ssz.basic import Boolean, ByteVector, UInt
-    from beacon.ssz.container import ContainerMeta
-    from beacon.ssz.sequence import Bitlist, Bitvector, List, Vector
-
-    if isinstance(typ, UInt):
-        return ps.UInt(typ.bits)
-    if isinstance(typ, Boolean):
-        return ps.boolean
-    if isinstance(typ, ByteVector):
-        return ps.ByteVector(typ.length)
-    if isinstance(typ, Bitlist):
-        return ps.Bitlist(typ.bound)
-    if isinstance(typ, Bitvector):
-        return ps.Bitvector(typ.bound)
-    if isinstance(typ, Vector):
-        return ps.Vector(_pyssz_sedes(typ.elem), typ.bound)
-    if isinstance(typ, List):
-        return ps.List(_pyssz_sedes(typ.elem), typ.bound)
-    if isinstance(typ, ContainerMeta):
-        return ps.Container([_pyssz_sedes(t) for _, t in typ.fields])
-    raise TypeError(f"no py-ssz sedes for {typ!r}")
-
-
 def _pyssz_names() -> list[str]:
     return [n for n in container_names() if n not in _PYSSZ_SKIP]
 
@@ -163,10 +137,11 @@ def _setup_ssz_pyssz() -> Fn:
     import ssz as pyssz
 
     from beacon.ssz import DecodeError, decode
+    from beacon.ssz.pyssz import sedes_of
     from beacon.types import get_types
 
     t = get_types(_cfg())
-    pairs = [(t.by_name(n), _pyssz_sedes(t.by_name(n))) for n in _pyssz_names()]
+    pairs = [(t.by_name(n), sedes_of(t.by_name(n))) for n in _pyssz_names()]
 
     def one(data: bytes) -> None:
         if not data:

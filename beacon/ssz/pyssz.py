@@ -1,4 +1,5 @@
-"""Map our SSZ types and values onto py-ssz sedes, for cross-checks and baselines."""
+"""Map our SSZ types and values onto py-ssz sedes: py-ssz is the independent cross-check
+(tests/test_ssz.py, the fuzzers' differential target) and the baseline of benchmarks/ssz_state.py."""
 from __future__ import annotations
 
 from typing import Any
@@ -6,6 +7,7 @@ from typing import Any
 from ssz import sedes as ps
 
 from beacon.ssz.basic import Boolean, ByteVector, UInt
+from beacon.ssz.container import ContainerMeta
 from beacon.ssz.sequence import Bitlist, Bitvector, List, Vector
 
 
@@ -24,7 +26,9 @@ def sedes_of(typ: Any) -> Any:
         return ps.List(sedes_of(typ.elem), typ.bound)
     if isinstance(typ, Vector):
         return ps.Vector(sedes_of(typ.elem), typ.bound)
-    return ps.Container(tuple(sedes_of(t) for _, t in typ.fields))
+    if isinstance(typ, ContainerMeta):
+        return ps.Container(tuple(sedes_of(t) for _, t in typ.fields))
+    raise TypeError(f"no py-ssz sedes for {typ!r}")
 
 
 def value_of(typ: Any, value: Any) -> Any:
