@@ -21,7 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.fuzz.campaign import CORPUS, HANG_SECONDS, ROOT, crash_signature
-from tests.fuzz.targets import _PYSSZ_SKIP, TARGETS, _pyssz_sedes, container_names
+from beacon.ssz.pyssz import sedes_of
+from tests.fuzz.targets import _PYSSZ_SKIP, TARGETS, container_names
 
 # 10 s a target (12 targets: ~2 min of CPU, ~1 min on two xdist workers) already runs
 # thousands to hundreds of thousands of mutated inputs each; depth is the campaign's job.
@@ -140,7 +141,7 @@ def test_container_roundtrip_and_mutations(case: tuple[Any, Any, bytes]) -> None
     back = decode(typ, encoded)
     assert back == value and back.hash_tree_root() == value.hash_tree_root()
     if typ.name not in _PYSSZ_SKIP:  # the independent implementation agrees on bytes and root
-        sedes = _pyssz_sedes(typ)
+        sedes = sedes_of(typ)
         theirs = pyssz.decode(encoded, sedes)
         assert pyssz.encode(theirs, sedes) == encoded
         assert pyssz.get_hash_tree_root(theirs, sedes) == value.hash_tree_root()
