@@ -98,7 +98,9 @@ def find_python(version: str) -> tuple[Optional[str], list[str]]:
 
 def fast(session: nox.Session) -> None:
     # Only what the fast part needs: pybeacon (editable, as `make venv` installs it) and the runner.
-    session.install("-e", ".[test-runner]")
+    # Bytecode is compiled now, as pip does (uv would not): node processes that a test starts a
+    # few seconds before genesis must not spend them compiling libp2p under load.
+    session.install("-e", ".[test-runner]", env={"UV_COMPILE_BYTECODE": "1"})
     session.run("python", "-m", "pytest", "-n", "2", "-q", "-p", "no:cacheprovider", *UNIT_TESTS)
     # The vectors are shared with `make test` (~/.cache/pybeacon); fetch is a no-op once there.
     session.run("pybeacon", "spectest", "fetch", "--preset", "minimal")
