@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cat setup.py | sha256sum | cut -c1-12)
 # pytest-xdist workers; the 2-core CI machine does best with one per core.
 JOBS   ?= auto
 
-.PHONY: venv vendor vectors test run bench clean spectest-mainnet fuzz pair-trinity
+.PHONY: venv vendor vectors test matrix run bench clean spectest-mainnet fuzz pair-trinity
 
 $(STAMP): setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,8 +33,25 @@ $(VENDOR_JS):
 vectors: venv
 	$(VENV)/bin/pybeacon spectest fetch --preset minimal
 
+# The whole suite on the venv's Python (3.11), then the version matrix.
 test: vectors
 	$(PY) -m pytest -n $(JOBS) -q -p no:cacheprovider tests spectests
+	$(MAKE) matrix
+
+# nox drives the version matrix, with uv for fast installs (see noxfile.py); both live in the
+# project venv so that nothing else is needed.
+NOX_REQ   := nox[uv]>=2025.10.16,<2027
+NOX_STAMP := $(VENV)/.nox-$(shell echo '$(NOX_REQ)' | sha256sum | cut -c1-12)
+$(NOX_STAMP): $(STAMP)
+	$(PY) -m pip install -q '$(NOX_REQ)'
+	@rm -f $(VENV)/.nox-* && touch $(NOX_STAMP)
+
+# A fast part of the suite (unit tests, the minimal vectors, a two-node run) on CPython 3.12 and
+# 3.13, each in its venv under .nox/ (see noxfile.py). Fails, naming the places it looked, when an
+# interpreter is missing. NOX_ARGS="-s fast-3.13" runs one version.
+NOX_ARGS ?=
+matrix: $(NOX_STAMP) vectors
+	$(VENV)/bin/nox $(NOX_ARGS)
 
 # Interop exercise 2 on this machine: node A (16 validators) and node B (none, A's static peer)
 # as separate processes on 127.0.0.1, until B sees RUN_FINALIZED_EPOCH finalized (~3 min with
@@ -80,4 +97,4 @@ bench: venv
 	@echo; $(PY) benchmarks/results_table.py runs/bench.log
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) .nox build *.egg-info

@@ -1,10 +1,14 @@
 from setuptools import find_packages, setup
 
+TEST_RUNNER = ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "pytest-timeout>=2.3,<3", "pytest-trio>=0.8,<0.9"]
+
 setup(
     name="pybeacon",
     version="0.1.0",
     description="A Python Ethereum 2.0 phase-0 beacon chain client (spec v0.8.2) for the 2019 interop",
-    python_requires=">=3.11,<3.12",
+    # Tested on CPython 3.11 (the whole suite), 3.12 and 3.13 (noxfile.py's fast part). No upper
+    # bound: no incompatibility with a newer CPython is known, only the testing is missing.
+    python_requires=">=3.11",
     packages=find_packages(include=["beacon", "beacon.*", "genesis", "genesis.*", "spectests", "spectests.*"]),
     package_data={"beacon.config": ["presets/*.yaml"], "beacon.testnet": ["clients/*.yaml"],
                   # the monitor page; static/vendor/ is filled from npm by `make vendor`
@@ -37,13 +41,14 @@ setup(
     ],
     extras_require={
         # matplotlib: the testnet harness's plots are checked by the suite (and benchmarks plot).
-        "test": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "pytest-timeout>=2.3,<3", "pytest-trio>=0.8,<0.9",
-                 "matplotlib>=3.8,<4",
+        "test": [*TEST_RUNNER, "matplotlib>=3.8,<4",
                  # the monitor page is checked in a real browser (Debian's chromium + chromedriver)
                  "selenium>=4.20,<5",
                  # Fuzzing (tests/fuzz): atheris is libFuzzer for Python (coverage-guided; wheels
                  # for CPython 3.11 on Linux), Hypothesis generates structured SSZ values.
                  "atheris>=2.3,<4", "hypothesis>=6.100,<7"],
+        # The version matrix's fast part (noxfile.py): the runner alone, no plots.
+        "test-runner": TEST_RUNNER,
         # py-spy: the flame graphs of docs/performance.md (benchmarks/flamegraphs.py; a sampling
         # profiler whose wheel ships the binary); not needed by the suite.
         "bench": ["py-spy>=0.3.14,<0.5"],
