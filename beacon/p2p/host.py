@@ -215,6 +215,7 @@ class _StaticPeer:
     info: PeerInfo
     text: str
     failures: int = 0
+    banned: bool = False  # the peer manager banned it: not redialled until the ban ends
     lost: trio.Event = field(default_factory=trio.Event)  # set by notify_disconnected
 
 
@@ -322,9 +323,22 @@ class P2PHost:
         base = min(self.config.redial_initial_delay * math.pow(2, max(failures - 1, 0)), self.config.redial_max_delay)
         return base * random.uniform(0.9, 1.1)
 
+    def ban_remaining(self, peer_id: ID) -> float:
+        """Seconds before `peer_id` may be dialled again; the peer manager replaces this
+        with its ban list (a banned static peer is not redialled every second)."""
+        return 0.0
+
     async def _keep_static_peer(self, sp: _StaticPeer) -> None:
         while True:
             if not self.is_connected(sp.info.peer_id):
+                banned_for = self.ban_remaining(sp.info.peer_id)
+                if banned_for > 0:
+                    if not sp.banned:
+                        log.info("static peer %s is banned; no redial for %.0fs", sp.text, banned_for)
+                    sp.banned = True
+                    await trio.sleep(min(banned_for, self.config.redial_max_delay))  # re-checked: bans end
+                    continue
+                sp.banned = False
                 try:
                     await self.dial(sp.info)
                     sp.failures = 0

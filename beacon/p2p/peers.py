@@ -122,6 +122,7 @@ class PeerManager:
     def install(self) -> None:
         """Register the req/resp protocols and the connection notifee (before run)."""
         self.server.register()
+        self.host.ban_remaining = self.ban_remaining  # type: ignore[method-assign]
         self.host.libp2p.get_network().register_notifee(_Notifee(self))
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -348,6 +349,9 @@ class PeerManager:
 
     def on_invalid_gossip(self, peer_id: ID, topic: str) -> None:
         self.penalize(peer_id, PENALTY_INVALID_GOSSIP, f"invalid gossip on {topic}")
+
+    def ban_remaining(self, peer_id: ID) -> float:
+        return max(0.0, self.banned.get(peer_id, 0.0) - time.monotonic())
 
     def _is_banned(self, peer_id: ID) -> bool:
         until = self.banned.get(peer_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 from pathlib import Path
 
 import multiaddr
@@ -152,6 +153,24 @@ def test_static_peer_is_dialled_when_it_appears_and_redialled_when_lost(tmp_path
                 assert await wait_until(lambda: not a.host.is_connected(b_id), timeout=5)
                 assert await wait_until(lambda: a.host.is_connected(b_id), timeout=10)
                 assert await wait_until(lambda: len(b.peers.active_peers()) == 1)
+
+    run(scenario, timeout=60)
+
+
+def test_a_banned_static_peer_is_not_redialled_until_its_ban_ends(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_node(tmp_path / "b") as b:
+            async with running_node(tmp_path / "a", static_peers=[b.addr], redial_initial_delay=0.1,
+                                    redial_max_delay=0.4, dial_attempts=1) as a:
+                b_id = b.host.peer_id
+                assert await wait_until(lambda: len(a.peers.active_peers()) == 1, timeout=10)
+                a.peers.penalize(b_id, 100, "test: a real offence")  # Goodbye(3), banned
+                assert await wait_until(lambda: not a.host.is_connected(b_id), timeout=5)
+                assert a.host.ban_remaining(b_id) > 500
+                await trio.sleep(2.0)  # several redial periods: none dials a banned peer
+                assert not a.host.is_connected(b_id)
+                a.peers.banned[b_id] = time.monotonic() + 0.5  # the ban ends: dialled again
+                assert await wait_until(lambda: a.host.is_connected(b_id), timeout=10)
 
     run(scenario, timeout=60)
 
