@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat setup.py | sha256sum | cut -c1-12)
 # pytest-xdist workers; the 2-core CI machine does best with one per core.
 JOBS   ?= auto
 
-.PHONY: venv vectors test run bench clean spectest-mainnet
+.PHONY: venv vectors test run bench clean spectest-mainnet soak
 
 $(STAMP): setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ run: venv
 spectest-mainnet: venv
 	$(VENV)/bin/pybeacon spectest fetch --preset mainnet
 	$(VENV)/bin/pybeacon spectest --preset mainnet
+
+# SIGKILL soak (issue 15): kill the validating node of a 2-node testnet SOAK_KILLS times at random
+# moments, restart it each time, audit for slashable signatures, require finality afterwards.
+SOAK_KILLS        ?= 100
+SOAK_SLOT_SECONDS ?= 2
+soak: venv
+	$(PY) -m beacon.chaos.soak --kills $(SOAK_KILLS) --slot-seconds $(SOAK_SLOT_SECONDS) --out runs/soak
 
 bench: venv
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
