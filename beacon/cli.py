@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "genesis": ("genesis.cli", "write an interop quick-start genesis state"),
     "probe": ("beacon.p2p.probe", "dial a peer and check each step of the wire protocol"),
     "testnet": ("beacon.testnet.cli", "run a multi-node testnet from a YAML description"),
+    "chaos": ("beacon.chaos.peer", "attack a node (loopback only): `chaos peer MULTIADDR --attack NAME`"),
     "node": ("beacon.node_cli", "run a beacon node (the default command)"),
 }
 

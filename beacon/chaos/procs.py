@@ -191,3 +191,4 @@ class ProcStat:
         self.peak_rss = max(self.peak_rss, rss)
         self.peak_cpu = max(self.peak_cpu, pct)
         return pct, rss
+
