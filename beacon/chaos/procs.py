@@ -59,6 +59,7 @@ class Node:
     proc: Optional[subprocess.Popen] = None
     starts: int = 0
     logs: list[Path] = field(default_factory=list)
+    data_root: Optional[Path] = None  # where the datadir goes, if not beside the logs
 
     def __post_init__(self) -> None:
         if not self.p2p_port:
@@ -66,7 +67,7 @@ class Node:
 
     @property
     def datadir(self) -> Path:
-        return self.workdir / self.name
+        return (self.data_root or self.workdir) / self.name
 
     def argv(self) -> list[str]:
         return [*self.chain_args, "--datadir", str(self.datadir), "--http-port", str(self.http_port),

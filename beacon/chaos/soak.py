@@ -6,7 +6,8 @@ of three kinds of moment, chosen at random: during start-up (database open, repl
 API answers), while running (import, signing, database writes at any point of a slot), or
 during a clean shutdown (SIGTERM, then SIGKILL before it finishes). Checked:
   - every restart is clean: the API answers, no traceback or ERROR line, finality never goes
-    backwards, and every finalized checkpoint seen before is still canonical;
+    backwards, and every finalized checkpoint seen before is still canonical (after every
+    10th kill the node runs until finality advances, so that history keeps growing);
   - no slashable pair was ever signed (beacon/chaos/audit.py: logs and protection DB);
   - after the last kill the chain finalizes again (two more epochs), on both nodes.
 
@@ -34,7 +35,7 @@ def _check_clean_log(text: str) -> list[str]:
     return bad[:5]
 
 
-def soak(kills: int, slot_seconds: float, out: Path, seed: int, validators: int = 16) -> int:
+def soak(kills: int, slot_seconds: float, out: Path, seed: int, validators: int = 16, finality_every: int = 10) -> int:
     rng = random.Random(seed)
     if out.exists():
         shutil.rmtree(out)
@@ -105,6 +106,16 @@ def soak(kills: int, slot_seconds: float, out: Path, seed: int, validators: int 
                 problems.append(f"kill {i + 1} ({kind}): restart failed: {e}")
                 a.kill()
                 a.start()
+            if (i + 1) % finality_every == 0 and i + 1 < kills:
+                # Let finality move between bursts of kills, so that the restarts are
+                # checked against a finalized history that keeps growing.
+                try:
+                    goal = last_fin + 1
+                    st = a.wait_for(lambda s: s["finalized"]["epoch"] >= goal, 40 * SLOTS_PER_EPOCH * slot_seconds,
+                                    f"finalized epoch {goal} between kills")
+                    observe(st, "a")
+                except RuntimeError as e:
+                    problems.append(f"after kill {i + 1}: {e}")
             if (i + 1) % 10 == 0:
                 print(f"soak: {i + 1}/{kills} kills, {clean} clean restarts, finalized epoch {last_fin}, "
                       f"{time.monotonic() - t0:.0f} s", flush=True)
@@ -151,10 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--slot-seconds", type=float, default=2.0)
     p.add_argument("--out", type=Path, default=Path("runs/soak"))
     p.add_argument("--seed", type=int, default=15)
+    p.add_argument("--finality-every", type=int, default=10, metavar="N",
+                   help="after every N kills, wait for the finalized epoch to advance (default 10)")
     args = p.parse_args(argv)
     if args.kills < 1 or args.slot_seconds <= 0:
         p.error("--kills must be >= 1 and --slot-seconds > 0")
-    return soak(args.kills, args.slot_seconds, args.out, args.seed)
+    return soak(args.kills, args.slot_seconds, args.out, args.seed, finality_every=max(1, args.finality_every))
 
 
 if __name__ == "__main__":

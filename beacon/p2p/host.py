@@ -154,6 +154,14 @@ def build_libp2p_host(key_pair: KeyPair, config: HostConfig) -> IHost:
     # P2PHost.dial instead, so attempts are counted and logged in one place.
     swarm.retry_config = RetryConfig(max_retries=0)  # type: ignore[attr-defined]
     swarm.auto_connector = _NoAutoConnector(swarm=swarm)  # type: ignore[attr-defined]
+    # py-libp2p 0.8.1 takes an inbound slot per accepted connection and holds it until the
+    # swarm stops (swarm.py _do_handle_inbound_connection awaits manager.wait_finished()
+    # after the upgrade), so after max_connections inbound connections in a node's life -
+    # reconnects and restarted peers included - every new inbound connection was closed
+    # unanswered. Live connections stay capped by max_connections, which the swarm checks
+    # before the handshake and again when it registers the connection.
+    assert hasattr(swarm, "_inbound_limiter"), "py-libp2p changed its inbound limiter"
+    swarm._inbound_limiter = trio.CapacityLimiter(math.inf)  # type: ignore[attr-defined]
     return host
 
 

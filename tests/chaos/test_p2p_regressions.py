@@ -1,0 +1,91 @@
+"""Regressions found by the attacker peer and the SIGKILL soak (docs/reliability-attacks.md),
+over real TCP on 127.0.0.1."""
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import trio
+
+from beacon.p2p.constants import BEACON_BLOCKS_ID
+from beacon.p2p.host import HostConfig, P2PHost
+from beacon.p2p.identity import key_pair_from_secret
+from beacon.p2p.peers import DISCONNECT_SCORE, PENALTY_BAD_REQUEST
+from libp2p.custom_types import TProtocol
+
+from tests.p2p.harness import wait_until
+from tests.p2p.service_harness import chain_of, open_chain, running_service
+
+
+def run(fn, timeout: float = 60.0):  # type: ignore[no-untyped-def]
+    async def bounded():  # type: ignore[no-untyped-def]
+        with trio.fail_after(timeout):
+            return await fn()
+
+    return trio.run(bounded)
+
+
+def fresh_host(max_connections: int = 100) -> P2PHost:
+    return P2PHost(key_pair_from_secret(secrets.token_bytes(32)),
+                   HostConfig(listen_address="127.0.0.1", port=0, dial_attempts=2, max_connections=max_connections))
+
+
+def test_inbound_connections_over_a_nodes_life_are_not_capped(tmp_path: Path) -> None:
+    """py-libp2p held an inbound slot per connection for the swarm's life: with a cap of 3,
+    the 4th connection ever (even with only one open at a time) was refused."""
+    async def scenario() -> None:
+        server = P2PHost.from_datadir(tmp_path / "server", HostConfig(listen_address="127.0.0.1", port=0,
+                                                                      max_connections=3))
+        async with server.run():
+            for i in range(8):
+                client = fresh_host()
+                async with client.run():
+                    await client.dial(server.multiaddr())
+                    assert await wait_until(lambda: server.is_connected(client.peer_id), timeout=5), f"connection {i}"
+                    await client.disconnect(server.peer_id)
+                    assert await wait_until(lambda: not server.is_connected(client.peer_id), timeout=5)
+
+    run(scenario)
+
+
+def test_a_banned_peer_that_redials_at_once_is_closed_every_time(tmp_path: Path) -> None:
+    """A peer dropped for its score that reconnects before the old connection's end is
+    notified used to keep the old DISCONNECTING record: no ban check, no Goodbye, and it
+    stayed connected, its offences no longer counted. Every reconnect must now be closed."""
+    pre = chain_of(4)
+
+    async def scenario() -> None:
+        chain = open_chain(tmp_path / "node", pre)
+        async with running_service(tmp_path / "node-p2p", chain) as node:
+            attacker = fresh_host()
+            target = node.multiaddr()
+            node_id = target.rsplit("/", 1)[-1]
+            async with attacker.run():
+                await attacker.dial(target)
+                pid = attacker.peer_id
+                # Enough broken requests to cross the ban threshold, then keep going: each
+                # stream open redials at once if the node has just closed on us.
+                offences = -DISCONNECT_SCORE // PENALTY_BAD_REQUEST + 1
+                for _ in range(offences + 40):
+                    try:
+                        stream = await attacker.libp2p.new_stream(_id(node_id), [TProtocol(BEACON_BLOCKS_ID)])
+                        await stream.write(b"\xff" * 12)
+                        await stream.close_write()
+                    except Exception:
+                        pass
+                    await trio.sleep(0.05)
+                assert pid in node.peer_manager.banned
+                # Within a moment of the last attempt the attacker holds no connection.
+                assert await wait_until(lambda: not attacker.is_connected(_id(node_id)), timeout=5)
+                assert await wait_until(lambda: pid not in node.peer_manager.peers
+                                        or node.peer_manager.peers[pid].goodbye_sent is not None, timeout=5)
+                sent = [g for g in node.peer_manager.goodbyes if g[0] == "sent" and g[1] == pid]
+                assert len(sent) >= 2, sent  # the drop, and at least one refused reconnect
+
+    run(scenario)
+
+
+def _id(text: str):  # type: ignore[no-untyped-def]
+    from libp2p.peer.id import ID
+
+    return ID.from_base58(text)
