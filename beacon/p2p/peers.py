@@ -124,6 +124,7 @@ class PeerManager:
         """Register the req/resp protocols and the connection notifee (before run)."""
         self.server.register()
         self.host.libp2p.get_network().register_notifee(_Notifee(self))
+        self.host.on_stream_garbage = self.on_stream_garbage
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -369,6 +370,9 @@ class PeerManager:
 
     def on_bad_request(self, peer_id: ID, protocol: str, reason: str) -> None:
         self.penalize(peer_id, PENALTY_BAD_REQUEST, f"{protocol}: {reason}")
+
+    def on_stream_garbage(self, peer_id: ID, what: str) -> None:
+        self.penalize(peer_id, PENALTY_BAD_REQUEST, f"garbage stream: {what}")
 
     def on_invalid_gossip(self, peer_id: ID, topic: str) -> None:
         self.penalize(peer_id, PENALTY_INVALID_GOSSIP, f"invalid gossip on {topic}")

@@ -89,3 +89,39 @@ def _id(text: str):  # type: ignore[no-untyped-def]
     from libp2p.peer.id import ID
 
     return ID.from_base58(text)
+
+
+def test_garbage_on_a_fresh_stream_is_scored_and_an_unknown_protocol_is_not(tmp_path: Path) -> None:
+    """Random bytes where multistream-select should start (a fresh mplex stream) used to be
+    dropped by py-libp2p without a word; they are an offence now. Asking for a protocol we
+    do not speak (`na`) stays free, as the dialect rules want."""
+    pre = chain_of(4)
+
+    async def scenario() -> None:
+        chain = open_chain(tmp_path / "node", pre)
+        async with running_service(tmp_path / "node-p2p", chain) as node:
+            polite, rude = fresh_host(), fresh_host()
+            target = node.multiaddr()
+            node_id = _id(target.rsplit("/", 1)[-1])
+            async with polite.run(), rude.run():
+                await polite.dial(target)
+                for _ in range(8):
+                    try:
+                        await polite.libp2p.new_stream(node_id, [TProtocol("/eth2/beacon_chain/req/no_such/1/ssz")])
+                    except Exception:
+                        pass  # refused with `na`, as it should be
+                conn = await rude.dial(target)
+                for _ in range(8):
+                    try:
+                        stream = await conn.muxed_conn.open_stream()
+                        await stream.write(secrets.token_bytes(200))
+                    except Exception:
+                        pass
+                    await trio.sleep(0.05)
+                # Judged at once when the bytes cannot be a message, else when the negotiation
+                # timeout (10 s) ends with no whole message.
+                assert await wait_until(lambda: rude.peer_id in node.peer_manager.banned, timeout=15)
+                peer = node.peer_manager.peers.get(polite.peer_id)
+                assert peer is not None and peer.score == 0, peer
+
+    run(scenario)
