@@ -24,7 +24,7 @@ SHORT = {
     "oversized-frame": (8, 3),
     "garbage-stream": (8, 3),
     "garbage-mplex": (8, 3),
-    "slow-loris": (2, 12),
+    "slow-loris": (2, 15),
     "many-streams": (40, 12),
     "million-blocks": (4, 3),
 }
