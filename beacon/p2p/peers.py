@@ -336,7 +336,7 @@ class PeerManager:
                 await reqresp.send_goodbye(self.host.libp2p, peer_id, reason)
                 # Give the peer a moment to read it before the connection goes away.
                 await trio.sleep(0.1)
-            except reqresp.ReqRespError as e:
+            except Exception as e:  # best effort: the peer is going whatever happened to its Goodbye
                 log.debug("Goodbye to %s not delivered: %s", peer_id, e)
         with trio.CancelScope(shield=True):
             try:
