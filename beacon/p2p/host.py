@@ -205,16 +205,31 @@ def _cause_chain(e: BaseException) -> str:
     return " <- ".join(parts)
 
 
+_MULTISTREAM_PREFIX = b"/multistream/"
+
+
+class _NotMultistream(Exception):
+    """The first bytes of a stream cannot be a multistream-select header."""
+
+
 class _CountingReader:
-    """The stream as multistream-select reads it, counting the bytes that arrive."""
+    """The stream as multistream-select reads it, counting the bytes that arrive and
+    checking the first ones: a header is one varint byte then "/multistream/<version>\n",
+    so anything else is garbage at once, whatever length it claims."""
 
     def __init__(self, stream: INetStream) -> None:
         self._stream = stream
         self.received = 0
+        self._head = b""
 
     async def read(self, n: int | None = None) -> bytes:
         data = await self._stream.read(n)
         self.received += len(data)
+        if len(self._head) <= len(_MULTISTREAM_PREFIX):
+            self._head += data[:len(_MULTISTREAM_PREFIX) + 1 - len(self._head)]
+            body = self._head[1:]
+            if (self._head and self._head[0] >= 0x80) or not _MULTISTREAM_PREFIX.startswith(body[:len(_MULTISTREAM_PREFIX)]):
+                raise _NotMultistream(f"stream opens with {self._head[:8].hex()}, not a multistream header")
         return data
 
     async def write(self, data: bytes) -> None:
@@ -232,6 +247,8 @@ def _garbage_in_negotiation(e: BaseException) -> str | None:
         chain.append(cur)
         cur = cur.__cause__ or cur.__context__
     for err in chain:
+        if isinstance(err, _NotMultistream):
+            return str(err)
         if isinstance(err, UnicodeDecodeError):
             return "non-text bytes instead of multistream-select"
         if isinstance(err, ParseError):
