@@ -469,7 +469,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         outcome = trio.run(attacker.run)
     except Exception as e:  # could not even start (node unreachable, refused our Hello)
-        print(json.dumps({"attack": args.attack, "error": f"{type(e).__name__}: {e}"}), flush=True)
+        leaf: BaseException = e
+        while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:  # noqa: F821 - builtin on 3.11
+            leaf = leaf.exceptions[0]
+        print(json.dumps({"attack": args.attack, "error": f"{type(leaf).__name__}: {leaf}"}), flush=True)
         return 1
     doc = asdict(outcome)
     doc["banned"] = outcome.banned

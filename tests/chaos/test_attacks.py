@@ -62,3 +62,11 @@ def test_every_attack_short(tmp_path: Path) -> None:
     text = bench.a.all_logs()
     assert "Traceback" not in text, text[text.index("Traceback") - 500:][:3000]
     assert not failures, "\n".join(failures)
+
+
+def test_chaos_peer_refuses_a_target_off_loopback(tmp_path: Path) -> None:
+    from tests.node.helpers import assert_one_line_error, pybeacon
+
+    r = pybeacon("chaos", "peer", "/ip4/10.1.2.3/tcp/9000/p2p/16Uiu2HAmGk1CBj3B3QckNrDGDmnjfs4Y3GKmWq4eBsFvS4pKQbZy",
+                 "--attack", "garbage-stream", "--genesis", str(tmp_path / "unused.ssz"))
+    assert_one_line_error(r, "loopback", "10.1.2.3")
