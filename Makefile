@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cat setup.py | sha256sum | cut -c1-12)
 # pytest-xdist workers; the 2-core CI machine does best with one per core.
 JOBS   ?= auto
 
-.PHONY: venv vendor vectors test matrix run bench clean spectest-mainnet fuzz pair-trinity
+.PHONY: venv vendor vectors test matrix run bench clean spectest-mainnet fuzz pair-trinity soak
 
 $(STAMP): setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -76,6 +76,13 @@ pair-trinity: venv
 spectest-mainnet: venv
 	$(VENV)/bin/pybeacon spectest fetch --preset mainnet
 	$(VENV)/bin/pybeacon spectest --preset mainnet
+
+# SIGKILL soak (issue 15): kill the validating node of a 2-node testnet SOAK_KILLS times at random
+# moments, restart it each time, audit for slashable signatures, require finality afterwards.
+SOAK_KILLS        ?= 100
+SOAK_SLOT_SECONDS ?= 2
+soak: venv
+	$(PY) -m beacon.chaos.soak --kills $(SOAK_KILLS) --slot-seconds $(SOAK_SLOT_SECONDS) --out runs/soak
 
 # The fuzzing campaign (tests/fuzz): FUZZ_INPUTS inputs over all targets, one atheris process per
 # target, FUZZ_JOBS at a time; figures to docs/reliability.md, crashing inputs to runs/fuzz/crashes.

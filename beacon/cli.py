@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "enr": ("beacon.p2p.discv5.cli", "show this node's ENR (--datadir) or decode one"),
     "testnet": ("beacon.testnet.cli", "run a multi-node testnet from a YAML description"),
     "monitor": ("beacon.monitor.cli", "serve a live block explorer / fork monitor page watching nodes' APIs"),
+    "chaos": ("beacon.chaos.peer", "attack a node (loopback only): `chaos peer MULTIADDR --attack NAME`"),
     "node": ("beacon.node_cli", "run a beacon node (the default command)"),
 }
 

@@ -35,7 +35,8 @@ from beacon.clock import SlotClock
 from beacon.crypto import bls
 from beacon.validator.keys import ValidatorKey
 from beacon.validator.pools import AttestationPool, OperationPool
-from beacon.validator.protection import SlashingProtection
+from beacon.db import StoreWriteError
+from beacon.validator.protection import ProtectionWriteError, SlashingProtection
 from beacon.validator.service import ValidatorService
 
 log = logging.getLogger("beacon.node")
@@ -96,14 +97,48 @@ class NullP2P:
         return None
 
 
+# A datadir write that failed (disk full, read-only): the node stops, it cannot go on safely.
+STORAGE_FAILURES = (StoreWriteError, ProtectionWriteError)
+
+
+WRITE_PROBE = ".write-probe"
+
+
+def datadir_write_problem(datadir: Path) -> Optional[str]:
+    """None if a file can be created, written and removed in the datadir, else why not.
+    Checked every slot: LevelDB keeps writing through files it already has open, so a
+    datadir made read-only (or a disk that fills between writes) would otherwise only show
+    when LevelDB next opens a file, possibly hours later."""
+    probe = Path(datadir) / WRITE_PROBE
+    try:
+        with open(probe, "wb") as f:
+            f.write(b"\0")
+            f.flush()
+            os.fsync(f.fileno())
+        probe.unlink()
+    except OSError as e:
+        hint = {28: " (the disk is full)", 30: " (the filesystem is read-only)", 13: " (permission denied)"}.get(
+            e.errno or 0, "")
+        return f"cannot write to datadir {datadir}{hint}: {e.strerror}"
+    return None
+
+
 class NodeChain:
     """The Chain as p2p and the validator see it: every import is timed and counted, and
     valid attestations go to the attestation pool. Everything else is the Chain's own."""
 
-    def __init__(self, chain: Chain, metrics: Metrics, attestation_pool: AttestationPool) -> None:
+    def __init__(self, chain: Chain, metrics: Metrics, attestation_pool: AttestationPool,
+                 on_storage_failure: Optional[Callable[[Exception], None]] = None) -> None:
         self._chain = chain
         self._metrics = metrics
         self._pool = attestation_pool
+        # Told of a failed datadir write before it propagates: p2p and sync catch every
+        # exception of an import (a peer's block must not stop us), but a full disk must.
+        self.on_storage_failure = on_storage_failure
+
+    def _storage_failed(self, e: Exception) -> None:
+        if self.on_storage_failure is not None:
+            self.on_storage_failure(e)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._chain, name)
@@ -114,7 +149,11 @@ class NodeChain:
 
     def import_block(self, block: Any) -> Any:
         started = time.perf_counter()
-        result = self._chain.import_block(block)
+        try:
+            result = self._chain.import_block(block)
+        except STORAGE_FAILURES as e:
+            self._storage_failed(e)
+            raise
         if result.status is Status.IMPORTED:
             # Held descendants imported by this call are in result.imported too; the time is
             # for all of them, recorded once per block.
@@ -131,7 +170,11 @@ class NodeChain:
         # A caller that switched BLS off has checked the signature itself (p2p's gossip
         # validation does, on the target checkpoint state); fork choice checks it otherwise.
         checked_by_caller = not bls.is_bls_enabled()
-        result = self._chain.import_attestation(attestation)
+        try:
+            result = self._chain.import_attestation(attestation)
+        except STORAGE_FAILURES as e:
+            self._storage_failed(e)
+            raise
         if result.status is Status.IMPORTED:
             self._metrics.attestations_imported.inc()
             self._pool.add(attestation, verified=True)
@@ -174,7 +217,8 @@ class Node:
         self.metrics = Metrics()
         self.attestation_pool = AttestationPool()
         self.operation_pool = OperationPool()
-        self.chain = NodeChain(chain, self.metrics, self.attestation_pool)
+        self.chain = NodeChain(chain, self.metrics, self.attestation_pool, self.storage_failed)
+        self.storage_error: Optional[str] = None  # set when a datadir write failed: the exit error
         self.protection = protection
         self.p2p: Any = make_p2p(self.chain, options, clock)
         self._wire_operation_pool()
@@ -273,6 +317,15 @@ class Node:
         self._stop_reason = reason
         self._stop.set()
 
+    def storage_failed(self, e: Exception) -> None:
+        """A datadir write failed. LevelDB applied none of it, so the datadir is consistent
+        up to the last good write; going on would sign and import what cannot be recorded."""
+        if self.storage_error is None:
+            self.storage_error = str(e)
+            log.error("%s; stopping (the datadir is intact up to the last good write: free space or make it "
+                      "writable, then restart)", e)
+        self.stop("datadir write failed")
+
     def refresh_metrics(self) -> None:
         self.metrics.update_chain(self.chain, self.clock.current_slot(), len(self.p2p.peers()),
                                   len(self.attestation_pool))
@@ -347,13 +400,24 @@ class Node:
                 if self.validator is not None:
                     self.validator.account_skipped_slots(range(last + 1, slot))
             last = slot
-            self.chain.on_tick(clock.now())
-            self.chain.update_head()
+            problem = datadir_write_problem(self.options.datadir)
+            if problem is not None:
+                self.storage_failed(StoreWriteError(problem))
+                return
+            try:
+                self.chain.on_tick(clock.now())  # may import held blocks: writes
+                self.chain.update_head()
+            except STORAGE_FAILURES as e:
+                self.storage_failed(e)
+                return
             if slot % self.config.SLOTS_PER_EPOCH == 0:
                 self.attestation_pool.prune(clock.epoch_of(slot))
             if self.validator is not None:
                 try:
                     await self.validator.propose(slot)
+                except STORAGE_FAILURES as e:
+                    self.storage_failed(e)
+                    return
                 except Exception:  # noqa: BLE001 - the loop must survive any one duty
                     log.exception("slot %d: proposer duty failed", slot)
                 nursery.start_soon(self._attest, slot)
@@ -366,13 +430,19 @@ class Node:
             await self._slot_event(slot).wait()
         try:
             await self.validator.attest(slot, deadline=self.clock.slot_start(slot + 1))
+        except STORAGE_FAILURES as e:
+            self.storage_failed(e)
         except Exception:  # noqa: BLE001
             log.exception("slot %d: attester duty failed", slot)
 
     async def _report(self, slot: int) -> None:
         await self.clock.sleep_until(self.clock.slot_fraction(slot, 2 / 3))
-        self.chain.on_tick(self.clock.now())
-        head = self.chain.update_head()
+        try:
+            self.chain.on_tick(self.clock.now())
+            head = self.chain.update_head()
+        except STORAGE_FAILURES as e:
+            self.storage_failed(e)
+            return
         self.refresh_metrics()
         just, fin = self.chain.justified_checkpoint, self.chain.finalized_checkpoint
         peers = len(self.p2p.peers())

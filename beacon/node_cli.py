@@ -235,6 +235,8 @@ def run(args: argparse.Namespace) -> int:
         raise
     except OSError as e:
         raise _fail(str(e)) from None
+    if node.storage_error is not None:
+        raise _fail(node.storage_error)  # logged already; the exit status says it too
     return 0
 
 

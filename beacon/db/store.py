@@ -69,6 +69,24 @@ class CorruptStore(StoreError):
     """A record does not decode: the datadir was damaged outside pybeacon."""
 
 
+class StoreWriteError(StoreError):
+    """A write failed (disk full, filesystem read-only, I/O error). LevelDB applied none of
+    the batch, so the datadir is consistent up to the last good write; the node must stop."""
+
+
+def write_error_message(path: Path, e: BaseException) -> str:
+    """One line for an operator: where, what, and the likely cause."""
+    text = e.args[0] if e.args else str(e)
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    hint = ""
+    if "No space left" in str(text):
+        hint = " (the disk is full)"
+    elif "Read-only file system" in str(text) or "Permission denied" in str(text):
+        hint = " (the datadir is not writable)"
+    return f"cannot write to {path}{hint}: {text}"
+
+
 @dataclass(frozen=True)
 class BlockInfo:
     """What fork choice and range queries need about a block, without decoding it."""
@@ -182,12 +200,15 @@ class WriteBatch:
             raise StoreError("write batch already committed")
         self._done = True
         self._db._check_open()
-        with self._db._db.write_batch(transaction=True, sync=self.sync) as wb:  # type: ignore[union-attr]
-            for key, value in self._wb.ops:
-                if value is None:
-                    wb.delete(key)
-                else:
-                    wb.put(key, value)
+        try:
+            with self._db._db.write_batch(transaction=True, sync=self.sync) as wb:  # type: ignore[union-attr]
+                for key, value in self._wb.ops:
+                    if value is None:
+                        wb.delete(key)
+                    else:
+                        wb.put(key, value)
+        except plyvel.IOError as e:
+            raise StoreWriteError(write_error_message(self._db.path, e)) from None
 
     def __len__(self) -> int:
         return len(self._wb.ops)

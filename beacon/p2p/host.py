@@ -17,18 +17,20 @@ import socket
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator, Sequence
+from typing import AsyncIterator, Callable, Sequence
 
 import multiaddr
 import trio
 from libp2p import new_host
-from libp2p.abc import IHost, INetConn
+from libp2p.abc import IHost, INetConn, INetStream
 from libp2p.crypto.keys import KeyPair
 from libp2p.custom_types import TProtocol
+from libp2p.exceptions import ParseError
 from libp2p.network.auto_connector import AutoConnector
 from libp2p.network.config import ConnectionConfig, RetryConfig
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
+from libp2p.protocol_muxer.multiselect_communicator import MultiselectCommunicator
 from libp2p.security.secio import transport as secio
 from libp2p.stream_muxer.mplex.mplex import Mplex
 
@@ -154,6 +156,14 @@ def build_libp2p_host(key_pair: KeyPair, config: HostConfig) -> IHost:
     # P2PHost.dial instead, so attempts are counted and logged in one place.
     swarm.retry_config = RetryConfig(max_retries=0)  # type: ignore[attr-defined]
     swarm.auto_connector = _NoAutoConnector(swarm=swarm)  # type: ignore[attr-defined]
+    # py-libp2p 0.8.1 takes an inbound slot per accepted connection and holds it until the
+    # swarm stops (swarm.py _do_handle_inbound_connection awaits manager.wait_finished()
+    # after the upgrade), so after max_connections inbound connections in a node's life -
+    # reconnects and restarted peers included - every new inbound connection was closed
+    # unanswered. Live connections stay capped by max_connections, which the swarm checks
+    # before the handshake and again when it registers the connection.
+    assert hasattr(swarm, "_inbound_limiter"), "py-libp2p changed its inbound limiter"
+    swarm._inbound_limiter = trio.CapacityLimiter(math.inf)  # type: ignore[attr-defined]
     return host
 
 
@@ -195,6 +205,68 @@ def _cause_chain(e: BaseException) -> str:
     return " <- ".join(parts)
 
 
+_MULTISTREAM_PREFIX = b"/multistream/"
+
+
+class _NotMultistream(Exception):
+    """The first bytes of a stream cannot be a multistream-select header."""
+
+
+class _CountingReader:
+    """The stream as multistream-select reads it, counting the bytes that arrive and
+    checking the first ones: a header is one varint byte then "/multistream/<version>\n",
+    so anything else is garbage at once, whatever length it claims."""
+
+    def __init__(self, stream: INetStream) -> None:
+        self._stream = stream
+        self.received = 0
+        self._head = b""
+
+    async def read(self, n: int | None = None) -> bytes:
+        data = await self._stream.read(n)
+        self.received += len(data)
+        if len(self._head) <= len(_MULTISTREAM_PREFIX):
+            self._head += data[:len(_MULTISTREAM_PREFIX) + 1 - len(self._head)]
+            body = self._head[1:]
+            if (self._head and self._head[0] >= 0x80) or not _MULTISTREAM_PREFIX.startswith(body[:len(_MULTISTREAM_PREFIX)]):
+                raise _NotMultistream(f"stream opens with {self._head[:8].hex()}, not a multistream header")
+        return data
+
+    async def write(self, data: bytes) -> None:
+        await self._stream.write(data)
+
+    async def close(self) -> None:
+        await self._stream.close()
+
+
+def _garbage_in_negotiation(e: BaseException) -> str | None:
+    """What made a failed inbound negotiation garbage, or None if it was no offence."""
+    chain: list[BaseException] = []
+    cur: BaseException | None = e
+    while cur is not None and cur not in chain:
+        chain.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    for err in chain:
+        if isinstance(err, _NotMultistream):
+            return str(err)
+        if isinstance(err, UnicodeDecodeError):
+            return "non-text bytes instead of multistream-select"
+        if isinstance(err, ParseError):
+            return f"malformed multistream message ({err})"
+        text = str(err)
+        if text.startswith("multiselect protocol ID mismatch") and "/multistream/" not in text:
+            return "no multistream header"  # another multistream version would be a dialect
+    return None
+
+
+async def _reset_quietly(stream: INetStream) -> None:
+    with trio.CancelScope(shield=True):
+        try:
+            await stream.reset()
+        except Exception:
+            pass
+
+
 def connection_direction(conn: INetConn) -> str:
     """'outbound' if we dialled the connection, else 'inbound'."""
     muxed = conn.muxed_conn
@@ -230,6 +302,42 @@ class P2PHost:
         self._static = [_StaticPeer(parse_peer_multiaddr(s), s) for s in config.static_peers]
         self.dial_failures = 0  # handshake/connect attempts that failed (metrics, tests)
         self.last_dial_errors: list[str] = []  # of the most recent dial() call
+        # Told (peer, what) when a peer opens a stream and sends garbage instead of
+        # multistream-select (the peer manager scores it); see _handle_new_stream.
+        self.on_stream_garbage: Callable[[ID, str], None] | None = None
+        self.libp2p.get_network().set_stream_handler(self._handle_new_stream)
+
+    async def _handle_new_stream(self, net_stream: INetStream) -> None:
+        """Every stream a peer opens: multistream-select, then the protocol's handler.
+
+        Does what py-libp2p's BasicHost._swarm_stream_handler does on TCP (negotiate within
+        the inbound negotiation timeout, reset on failure), and in addition tells
+        on_stream_garbage about a stream that does not even speak multistream-select:
+        bytes that are no length-delimited message, not text, or a first message that is
+        no multistream header. A reset, a timeout or a protocol we lack (`na`) is no offence."""
+        host = self.libp2p
+        peer_id = net_stream.muxed_conn.peer_id
+        timeout = self.libp2p.get_network().connection_config.inbound_stream_protocol_negotiation_timeout  # type: ignore[attr-defined]
+        counted = _CountingReader(net_stream)
+        try:
+            protocol, handler = await host.multiselect.negotiate(  # type: ignore[attr-defined]
+                MultiselectCommunicator(counted), int(timeout) or 10)
+        except Exception as e:  # MultiselectError, or UnicodeDecodeError for non-text bytes
+            garbage = _garbage_in_negotiation(e)
+            if garbage is None and counted.received and "timeout" in str(e):
+                # Bytes came, but no whole message in all that time: a claimed length
+                # the peer never filled (random bytes mostly read as one).
+                garbage = f"{counted.received} bytes that are no multistream message"
+            log.debug("stream from %s not negotiated: %s%s", peer_id, _cause_chain(e), " (garbage)" if garbage else "")
+            if garbage is not None and self.on_stream_garbage is not None:
+                self.on_stream_garbage(peer_id, garbage)
+            await _reset_quietly(net_stream)
+            return
+        if protocol is None or handler is None:
+            await _reset_quietly(net_stream)
+            return
+        net_stream.set_protocol(protocol)
+        await handler(net_stream)
 
     @classmethod
     def from_datadir(cls, datadir: Path, config: HostConfig) -> "P2PHost":

@@ -66,6 +66,7 @@ class Peer:
     offences: list[str] = field(default_factory=list)
     goodbye_received: int | None = None
     goodbye_sent: int | None = None
+    conn: INetConn | None = None  # the connection this record was made for
 
 
 class _Notifee(INotifee):
@@ -124,6 +125,7 @@ class PeerManager:
         self.server.register()
         self.host.ban_remaining = self.ban_remaining  # type: ignore[method-assign]
         self.host.libp2p.get_network().register_notifee(_Notifee(self))
+        self.host.on_stream_garbage = self.on_stream_garbage
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -150,10 +152,19 @@ class PeerManager:
 
     def _on_connected(self, conn: INetConn) -> None:
         peer_id: ID = conn.muxed_conn.peer_id
-        if peer_id in self.peers or self._nursery is None:
+        if self._nursery is None:
             return
+        old = self.peers.get(peer_id)
+        log.debug("connection %s %s (record: %s)", connection_direction(conn), peer_id,
+                  "none" if old is None else old.state.value)
+        if old is not None and not self._superseded(old, conn):
+            return
+        # A reconnect can arrive before the swarm has notified the old connection's end
+        # (seen with a dropped peer redialling at once): the old record, already
+        # DISCONNECTING, must not stand for the new connection, or the new one would skip
+        # the ban check and the handshake and never be dropped again.
         direction = connection_direction(conn)
-        peer = Peer(peer_id, direction)
+        peer = Peer(peer_id, direction, conn=conn)
         self.peers[peer_id] = peer
         self._pulse()
         if self._is_banned(peer_id) or self._shutting_down:
@@ -162,6 +173,13 @@ class PeerManager:
             self._nursery.start_soon(self._say_hello, peer, conn)
         else:
             self._nursery.start_soon(self._await_hello, peer)
+
+    @staticmethod
+    def _superseded(old: Peer, conn: INetConn) -> bool:
+        """Does `conn` replace the connection `old` was made for (which is gone or going)?"""
+        if old.conn is None or old.conn is conn:
+            return False
+        return old.state is HandshakeState.DISCONNECTING or bool(getattr(old.conn, "is_closed", False))
 
     def _on_disconnected(self, conn: INetConn) -> None:
         peer_id: ID = conn.muxed_conn.peer_id
@@ -319,15 +337,22 @@ class PeerManager:
                 await reqresp.send_goodbye(self.host.libp2p, peer_id, reason)
                 # Give the peer a moment to read it before the connection goes away.
                 await trio.sleep(0.1)
-            except (reqresp.ReqRespError, RuntimeError) as e:
-                # RuntimeError: py-libp2p's mplex close() when the peer reset the connection
-                # first (many peers shutting down at once); the Goodbye is lost, nothing else.
+            except Exception as e:  # best effort: the peer is going whatever happened to its Goodbye
                 log.debug("Goodbye to %s not delivered: %s", peer_id, e)
         with trio.CancelScope(shield=True):
             try:
                 await self.host.disconnect(peer_id)
             except Exception as e:
                 log.debug("disconnect %s: %r", peer_id, e)
+            # py-libp2p's close_peer pops the peer's whole entry after closing the
+            # connections it listed, so a reconnect registered meanwhile stays open but
+            # unlisted (a banned peer kept talking): close our record's own connection too.
+            conn = peer.conn if peer is not None else None
+            if conn is not None and not getattr(conn, "is_closed", False):
+                try:
+                    await conn.close()
+                except Exception as e:
+                    log.debug("close connection to %s: %r", peer_id, e)
 
     # -- scoring -------------------------------------------------------------------
 
@@ -346,6 +371,9 @@ class PeerManager:
 
     def on_bad_request(self, peer_id: ID, protocol: str, reason: str) -> None:
         self.penalize(peer_id, PENALTY_BAD_REQUEST, f"{protocol}: {reason}")
+
+    def on_stream_garbage(self, peer_id: ID, what: str) -> None:
+        self.penalize(peer_id, PENALTY_BAD_REQUEST, f"garbage stream: {what}")
 
     def on_invalid_gossip(self, peer_id: ID, topic: str) -> None:
         self.penalize(peer_id, PENALTY_INVALID_GOSSIP, f"invalid gossip on {topic}")

@@ -308,6 +308,12 @@ async def request_chunks(
         raise
     except StreamError as e:
         raise ReqRespError(f"{protocol} to {peer_id}: stream failed: {e!r}") from e
+    except RuntimeError as e:
+        # py-libp2p's MplexStream.close raises a bare RuntimeError ("Failed to send close
+        # message and Mplex isn't shutting down") when the connection died under the
+        # stream; uncaught it ended the task that asked - Goodbye to a dropped peer ended
+        # the peer manager and the node (found by chaos peer --attack oversized-frame).
+        raise ReqRespError(f"{protocol} to {peer_id}: connection gone: {e}") from e
     finally:
         # Leave nothing half-open: after the response (or error) we are done reading.
         with trio.CancelScope(shield=True):
@@ -533,7 +539,7 @@ class ReqRespServer:
                 if data:
                     await stream.write(data)
                 await stream.close_write()
-        except (trio.TooSlowError, StreamError) as e:
+        except (trio.TooSlowError, StreamError, RuntimeError) as e:  # RuntimeError: see request_chunks
             log.debug("could not deliver response: %r", e)
             await _reset_quietly(stream)
 

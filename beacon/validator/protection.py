@@ -41,6 +41,18 @@ class ProtectionError(Exception):
     """The protection database cannot be used (locked, corrupt, belongs to another chain)."""
 
 
+class ProtectionWriteError(ProtectionError):
+    """A record could not be written (disk full, read-only): nothing may be signed, and the
+    node must stop."""
+
+
+def _write_failed(path: Path, e: BaseException) -> ProtectionWriteError:
+    text = e.args[0] if e.args else str(e)
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    return ProtectionWriteError(f"cannot write to slashing protection database {path}: {text}")
+
+
 @dataclass(frozen=True)
 class AttestationRecord:
     source: int
@@ -141,7 +153,10 @@ class SlashingProtection:
         if reason is not None:
             return reason
         assert self._db is not None
-        self._db.put(_PROPOSAL + validator.to_bytes(8, "big"), _PROP.pack(epoch, slot, root), sync=True)
+        try:
+            self._db.put(_PROPOSAL + validator.to_bytes(8, "big"), _PROP.pack(epoch, slot, root), sync=True)
+        except plyvel.IOError as e:
+            raise _write_failed(self.path, e) from None
         self._proposals[validator] = ProposalRecord(epoch, slot, root)
         return None
 
@@ -183,10 +198,13 @@ class SlashingProtection:
             granted.append(r)
             staged.setdefault(r.validator, {})[r.target] = AttestationRecord(r.source, r.target, r.root)
         if granted:
-            with self._db.write_batch(sync=True) as wb:
-                for r in granted:
-                    wb.put(_ATTESTATION + r.validator.to_bytes(8, "big") + r.target.to_bytes(8, "big"),
-                           _ATT.pack(r.source, r.root))
+            try:
+                with self._db.write_batch(sync=True) as wb:
+                    for r in granted:
+                        wb.put(_ATTESTATION + r.validator.to_bytes(8, "big") + r.target.to_bytes(8, "big"),
+                               _ATT.pack(r.source, r.root))
+            except plyvel.IOError as e:
+                raise _write_failed(self.path, e) from None
             for r in granted:
                 self._attestations.setdefault(r.validator, {})[r.target] = AttestationRecord(r.source, r.target, r.root)
         return refused
