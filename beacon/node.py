@@ -349,6 +349,8 @@ class Node:
                 task_status.started()
                 await self._stop.wait()
                 log.info("shutting down: %s", self._stop_reason)
+                if self.discovery is not None:
+                    self.discovery.stop()  # dial no one new while saying Goodbye
                 with trio.move_on_after(SHUTDOWN_GRACE):
                     await self.p2p.shutdown()
                 nursery.cancel_scope.cancel()

@@ -59,6 +59,16 @@ class _DropUnsupportedProtocolError(logging.Filter):
         return not (text.startswith("Failed to open stream") and "not supported" in text)
 
 
+class _DropAddConnAfterStop(logging.Filter):
+    """swarm.py logs WARNING "[ADDCONN_FAIL] ..." with a whole traceback when a connection
+    arrives while the swarm is stopping (LifecycleError: "Cannot schedule task after service
+    has stopped"): peers that dial us as we shut down. Nothing is lost; keep the log clean."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (str(record.msg).startswith("[ADDCONN_FAIL]")
+                    and any(type(a).__name__ == "LifecycleError" for a in record.args or ()))
+
+
 def _adopt_libp2p_logging() -> None:
     # Importing libp2p runs its setup_logging(), which (without LIBP2P_DEBUG) detaches
     # the "libp2p" logger (propagate=False, no handlers), so its warnings bypass the
@@ -67,6 +77,7 @@ def _adopt_libp2p_logging() -> None:
         logging.getLogger("libp2p").propagate = True
     logging.getLogger("libp2p.identity.identify.identify").addFilter(_DropSecioObservedAddrError())
     logging.getLogger("libp2p.host.basic_host").addFilter(_DropUnsupportedProtocolError())
+    logging.getLogger("libp2p.network.swarm").addFilter(_DropAddConnAfterStop())
 
 
 _adopt_libp2p_logging()

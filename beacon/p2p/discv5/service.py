@@ -99,10 +99,16 @@ class DiscoveryService:
         self.peer_count = peer_count
         self.discv5: Optional[Discv5] = None
         self.dialer: Optional[Dialer] = None
+        self._scope: Optional[trio.CancelScope] = None
 
     @property
     def enr(self) -> Optional[ENR]:
         return self.discv5.enr if self.discv5 else None
+
+    def stop(self) -> None:
+        """Stop finding and dialling peers (the node is shutting down: no new connections)."""
+        if self._scope is not None:
+            self._scope.cancel()
 
     async def run(self, task_status: trio.TaskStatus[ENR] = trio.TASK_STATUS_IGNORED) -> None:
         listen = self.host.config.listen_address
@@ -122,6 +128,7 @@ class DiscoveryService:
         self.dialer = Dialer(self.discv5, self.host, self.fork.fork_digest, self.options.target_peers,
                              self.peer_count)
         async with trio.open_nursery() as nursery:
+            self._scope = nursery.cancel_scope
             await nursery.start(self.discv5.run)
             log.info("ENR %s (seq %d, %s:%d udp, fork digest 0x%s, %d bootnodes, target %d peers)",
                      record.to_text(), record.seq, record.ip, udp, self.fork.fork_digest.hex(),
