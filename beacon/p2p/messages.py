@@ -28,7 +28,7 @@ SINGLE_FIELD_CONTAINER_PREFIX = struct.pack("<I", BYTES_PER_LENGTH_OFFSET)
 
 __all__ = [
     "DecodeError", "HelloMessage", "GoodbyeReason", "BeaconBlocksRequest", "encode_goodbye", "decode_goodbye",
-    "encode_recent_beacon_blocks_request", "decode_recent_beacon_blocks_request", "encode_block_list",
+    "encode_recent_beacon_blocks_request", "decode_root_list", "encode_block_list",
     "decode_block_list", "encode_error_message", "decode_error_message", "wrap_single_field",
     "decode_block_payload",
 ]
@@ -113,10 +113,6 @@ def encode_recent_beacon_blocks_request(roots: Sequence[bytes]) -> bytes:
     for r in roots:
         _check_len("block root", r, 32)
     return BlockRootsSSZ.serialize(list(roots))
-
-
-def decode_recent_beacon_blocks_request(data: bytes, max_count: int) -> list[bytes]:
-    return decode_root_list(data, max_count)[0]
 
 
 def decode_root_list(data: bytes, max_count: int) -> tuple[list[bytes], bool]:

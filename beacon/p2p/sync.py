@@ -54,8 +54,12 @@ class PeerFault(Exception):
 
 
 class RequestFailed(Exception):
-    """A request brought nothing usable (undecodable, refused, timed out): it costs the
-    peer a small penalty, not the connection."""
+    """A request brought nothing usable. Undecodable or timed out (`costly`): a small
+    penalty, not the connection. Refused (an error result, `na`): a dialect, free."""
+
+    def __init__(self, message: str, costly: bool) -> None:
+        super().__init__(message)
+        self.costly = costly
 
 
 @dataclass
@@ -150,7 +154,7 @@ class SyncManager:
                 self._drop(peer_id, str(e))
             except RequestFailed as e:
                 self._exhausted[peer_id] = head.slot
-                if "refused" not in str(e) and "unsupported" not in str(e):
+                if e.costly:
                     self._cost(peer_id, str(e))
                 else:
                     log.info("range sync from %s: %s", peer_id, e)
@@ -269,13 +273,13 @@ class SyncManager:
                     await send.send(PeerFault(f"blocks by range {start}+{count}: {e}"))
                     return
                 except reqresp.ProtocolUnsupported as e:
-                    await send.send(RequestFailed(f"unsupported: {e}"))
+                    await send.send(RequestFailed(f"unsupported: {e}", costly=False))
                     return
                 except reqresp.ErrorResponse as e:
-                    await send.send(RequestFailed(f"blocks by range {start}+{count} refused: {e}"))
+                    await send.send(RequestFailed(f"blocks by range {start}+{count} refused: {e}", costly=False))
                     return
                 except reqresp.ReqRespError as e:
-                    await send.send(RequestFailed(f"blocks by range {start}+{count}: {e}"))
+                    await send.send(RequestFailed(f"blocks by range {start}+{count}: {e}", costly=True))
                     return
                 self.batches += 1
                 await send.send((start, count, blocks))

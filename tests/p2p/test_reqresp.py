@@ -67,11 +67,11 @@ def test_message_types_use_the_shared_ssz_layer() -> None:
     assert m.DecodeError is beacon.ssz.DecodeError
     assert HelloMessageSSZ.fixed_size() == m.HelloMessage.SSZ_SIZE
     roots = [bytes([i]) * 32 for i in range(3)]
-    assert m.decode_recent_beacon_blocks_request(m.encode_recent_beacon_blocks_request(roots), 3) == roots
+    assert m.decode_root_list(m.encode_recent_beacon_blocks_request(roots), 3) == (roots, False)
     with pytest.raises(m.DecodeError):
-        m.decode_recent_beacon_blocks_request(b"\x00" * 33, 3)
+        m.decode_root_list(b"\x00" * 33, 3)
     with pytest.raises(m.DecodeError):
-        m.decode_recent_beacon_blocks_request(b"\x00" * 32 * 4, 3)
+        m.decode_root_list(b"\x00" * 32 * 4, 3)
     with pytest.raises(m.DecodeError):  # over the List limit itself
         BlockRootsSSZ.deserialize(b"\x00" * 32 * 1025)
 
