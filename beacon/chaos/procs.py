@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, ClassVar, Optional
 
 from beacon.testnet.runner import free_ports
 
@@ -48,8 +48,73 @@ def make_testnet_files(workdir: Path, slot_seconds: float, validators: int, dela
     return cfg, genesis, genesis_time
 
 
+class NodeProcessMixin:
+    """Polling a running `pybeacon` process: its log, /node/status, the announced multiaddr.
+
+    Shared by the chaos tools' Node and the test suite's NodeProc (tests/node/helpers.py); the
+    class using it has `name`, `proc`, `logs` and `http_port`. `failure` is what a missed wait
+    raises (the tests raise AssertionError, the tools RuntimeError).
+    """
+
+    name: str
+    proc: Optional[subprocess.Popen]
+    logs: list[Path]
+    http_port: int
+    failure: ClassVar[type[Exception]] = RuntimeError
+    poll_interval: ClassVar[float] = 0.2
+
+    @property
+    def log(self) -> str:
+        return self.logs[-1].read_text(errors="replace") if self.logs else ""
+
+    def all_logs(self) -> str:
+        return "".join(p.read_text(errors="replace") for p in self.logs)
+
+    def tail(self, n: int = 30) -> str:
+        return "\n".join(self.log.splitlines()[-n:])
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def get_json(self, path: str, timeout: float = 3.0) -> Any:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=timeout) as resp:
+            return json.loads(resp.read())
+
+    def status(self) -> Optional[dict]:
+        try:
+            return self.get_json("/node/status")
+        except (OSError, urllib.error.URLError, ValueError):
+            return None
+
+    def wait_for(self, predicate: Callable[[dict], bool], timeout: float, what: str) -> dict:
+        """Poll /node/status until predicate(status) holds; fail with the log tail otherwise."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise self.failure(f"{self.name} exited with {self.proc.returncode} waiting for {what}:\n{self.tail()}")
+            st = self.status()
+            if st is not None:
+                last = st
+                if predicate(st):
+                    return st
+            time.sleep(self.poll_interval)
+        raise self.failure(f"{self.name}: no {what} within {timeout:.0f} s; last status {last}\n{self.tail()}")
+
+    def multiaddr(self, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = re.search(r"/ip4/127\.0\.0\.1/tcp/\d+/p2p/\w+", self.log)
+            if m:
+                return m.group(0)
+            if self.proc is not None and self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise self.failure(f"{self.name} announced no multiaddr:\n{self.tail()}")
+
+
 @dataclass
-class Node:
+class Node(NodeProcessMixin):
     name: str
     workdir: Path
     chain_args: list[str]
@@ -84,53 +149,8 @@ class Node:
                                          start_new_session=True)
         return self
 
-    @property
-    def log(self) -> str:
-        return self.logs[-1].read_text(errors="replace") if self.logs else ""
-
-    def all_logs(self) -> str:
-        return "".join(p.read_text(errors="replace") for p in self.logs)
-
-    def tail(self, n: int = 25) -> str:
-        return "\n".join(self.log.splitlines()[-n:])
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
     def get(self, path: str, timeout: float = 3.0) -> Any:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=timeout) as resp:
-            return json.loads(resp.read())
-
-    def status(self) -> Optional[dict]:
-        try:
-            return self.get("/node/status")
-        except (OSError, urllib.error.URLError, ValueError):
-            return None
-
-    def wait_for(self, predicate: Callable[[dict], bool], timeout: float, what: str) -> dict:
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode} waiting for {what}:\n{self.tail()}")
-            st = self.status()
-            if st is not None:
-                last = st
-                if predicate(st):
-                    return st
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.name}: no {what} within {timeout:.0f} s; last status {last}\n{self.tail()}")
-
-    def multiaddr(self, timeout: float = 60) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            m = re.search(r"/ip4/127\.0\.0\.1/tcp/\d+/p2p/\w+", self.log)
-            if m:
-                return m.group(0)
-            if not self.alive():
-                break
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.name} announced no multiaddr:\n{self.tail()}")
+        return self.get_json(path, timeout)
 
     def signal(self, sig: int) -> None:
         if self.alive():

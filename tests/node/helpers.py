@@ -6,30 +6,21 @@ LevelDB datadirs; tests talk to them only over HTTP and read their logs.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, ClassVar, Optional
 
 REPO = Path(__file__).resolve().parents[2]
 
+from beacon.chaos.procs import NodeProcessMixin  # noqa: E402  (log, status polling, multiaddr)
+from beacon.chaos.procs import child_env as env  # noqa: E402
 from beacon.testnet.runner import free_ports  # noqa: E402  (the harness's: distinct ports at once)
-
-
-
-
-def env() -> dict[str, str]:
-    e = dict(os.environ)
-    e["PYTHONPATH"] = str(REPO) + (os.pathsep + e["PYTHONPATH"] if e.get("PYTHONPATH") else "")
-    e["PYTHONUNBUFFERED"] = "1"
-    return e
 
 
 def pybeacon(*args: str, timeout: float = 120, cwd: Optional[Path] = None) -> subprocess.CompletedProcess:
@@ -51,7 +42,7 @@ def make_genesis(path: Path, validators: int, genesis_time: int, config: Path) -
 
 
 @dataclass
-class NodeProc:
+class NodeProc(NodeProcessMixin):
     name: str
     datadir: Path
     log_path: Path
@@ -62,6 +53,8 @@ class NodeProc:
     proc: Optional[subprocess.Popen] = None
     starts: int = 0
     logs: list[Path] = field(default_factory=list)
+    failure: ClassVar[type[Exception]] = AssertionError
+    poll_interval: ClassVar[float] = 0.25
 
     def start(self) -> "NodeProc":
         self.starts += 1
@@ -73,24 +66,11 @@ class NodeProc:
         out.close()
         return self
 
-    @property
-    def log(self) -> str:
-        return self.logs[-1].read_text(errors="replace") if self.logs else ""
-
-    def all_logs(self) -> str:
-        return "".join(p.read_text(errors="replace") for p in self.logs)
-
     def get(self, path: str, port: Optional[int] = None, timeout: float = 3.0) -> Any:
         url = f"http://127.0.0.1:{port or self.http_port}{path}"
         with urllib.request.urlopen(url, timeout=timeout) as resp:
             body = resp.read()
         return json.loads(body) if (port or self.http_port) == self.http_port else body.decode()
-
-    def status(self) -> Optional[dict]:
-        try:
-            return self.get("/node/status")
-        except (OSError, urllib.error.URLError, ValueError):
-            return None
 
     def metrics(self) -> dict[str, float]:
         text = self.get("/metrics", port=self.metrics_port)
@@ -100,31 +80,6 @@ class NodeProc:
                 name, value = line.rsplit(" ", 1)
                 out[name] = float(value)
         return out
-
-    def wait_for(self, predicate: Callable[[dict], bool], timeout: float, what: str) -> dict:
-        """Poll /node/status until predicate(status) holds; fail with the log tail otherwise."""
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"{self.name} exited with {self.proc.returncode} waiting for {what}:\n"
-                                     f"{self.tail()}")
-            st = self.status()
-            if st is not None:
-                last = st
-                if predicate(st):
-                    return st
-            time.sleep(0.25)
-        raise AssertionError(f"{self.name}: no {what} within {timeout:.0f} s; last status {last}\n{self.tail()}")
-
-    def multiaddr(self, timeout: float = 30) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            m = re.search(r"/ip4/127\.0\.0\.1/tcp/\d+/p2p/\w+", self.log)
-            if m:
-                return m.group(0)
-            time.sleep(0.1)
-        raise AssertionError(f"{self.name} announced no multiaddr:\n{self.tail()}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
         assert self.proc is not None
@@ -141,9 +96,6 @@ class NodeProc:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-
-    def tail(self, n: int = 30) -> str:
-        return "\n".join(self.log.splitlines()[-n:])
 
 
 def node(tmp: Path, name: str, *args: str, p2p: bool = True) -> NodeProc:
