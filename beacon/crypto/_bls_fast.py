@@ -150,6 +150,7 @@ class FastBackend:
         # checked on gossip is checked again when a block includes it.
         self._g2_cached = lru_cache(maxsize=hash_cache_size)(_decode_g2)
         self._neg_g = -G1Point()
+        self._g1_zero = G1Point.identity()
         self._neg_g_scaled = -(G1Point() * Scalar(pow(_K, -1, CURVE_ORDER)))
 
     def decode_g1(self, data: bytes) -> G1Point:
@@ -174,6 +175,9 @@ class FastBackend:
 
     def g1_sub(self, a: G1Point, b: G1Point) -> G1Point:
         return a - b
+
+    def g1_is_identity(self, point: G1Point) -> bool:
+        return point == self._g1_zero
 
     def g1_sum(self, points: Sequence[G1Point]) -> G1Point:
         acc = G1Point.identity()
