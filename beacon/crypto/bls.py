@@ -465,7 +465,7 @@ def _check_prepared(b: Backend, prepared: Sequence[_Prepared]) -> bool:
 # SPLIT_MIN_PAIRS Miller loops the extra final exponentiation and the thread hand-off cost
 # more than the second core saves.
 SPLIT_MIN_PAIRS = 16
-_pairing_threads = max(1, int(os.environ.get("PYBEACON_BLS_THREADS", "2") or "2"))
+_pairing_threads = max(1, int(os.environ.get("PYBEACON_BLS_THREADS", "1") or "1"))
 _pool: Optional[ThreadPoolExecutor] = None
 _pool_lock = threading.Lock()
 
