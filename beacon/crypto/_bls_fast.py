@@ -17,7 +17,7 @@ decompression checks the subgroup again, and the hash points are converted once 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Optional, Sequence, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 from py_arkworks_bls12381 import G1Point, G2Point, Scalar
 from pyblst import BlstP1Element, BlstP2Element, final_verify, miller_loop
@@ -143,13 +143,40 @@ def _decode_g1(data: bytes) -> BlstP1Element:
         raise BLSError(f"invalid G1 point: {e}") from None
 
 
-def _decode_g2(data: bytes) -> G2Point:
+_P2_ZERO = BlstP2Element()
+
+
+class _Sig:
+    """A decoded signature: blst's point (blst decompresses and subgroup-checks in about half
+    arkworks' time), and arkworks' point of the same bytes, made only when G2 arithmetic
+    (aggregation, a batch's random weights) needs it."""
+
+    __slots__ = ("blst", "data", "_ark")
+
+    def __init__(self, point: BlstP2Element, data: bytes) -> None:
+        self.blst = point
+        self.data = data  # canonical: re-encoding the point gives these bytes
+        self._ark: Optional[G2Point] = None
+
+    @property
+    def ark(self) -> G2Point:
+        if self._ark is None:
+            # Already checked by blst: on the curve and in G2.
+            self._ark = G2Point.identity() if self.blst == _P2_ZERO else G2Point.from_compressed_bytes_unchecked(self.data)
+        return self._ark
+
+
+def _decode_g2(data: bytes) -> _Sig:
     if parse_g2(data).infinity:
-        return G2Point.identity()
+        return _Sig(_P2_ZERO, bytes(data))
     try:
-        return G2Point.from_compressed_bytes(bytes(data))
+        return _Sig(BlstP2Element.uncompress(bytes(data)), bytes(data))  # on-curve + subgroup checks
     except ValueError as e:
         raise BLSError(f"invalid G2 point: {e}") from None
+
+
+def _ark_g2(point: Any) -> G2Point:
+    return point.ark if isinstance(point, _Sig) else point
 
 
 def _to_blst_g2(point: G2Point) -> BlstP2Element:
@@ -168,7 +195,7 @@ class FastBackend:
         # Decoded signatures (decompression + subgroup check, ~0.15 ms each): an aggregate
         # checked on gossip is checked again when a block includes it.
         self._g2_cached = lru_cache(maxsize=hash_cache_size)(_decode_g2)
-        # blst forms of hash points and signatures, for pairing them again (as above).
+        # blst forms of hash points (and of a batch's weighted signature sum), for the pairing.
         self._blst_g2_cached = lru_cache(maxsize=hash_cache_size)(_to_blst_g2)
         self._neg_g = -_P1_GEN
         self._neg_g_scaled = -_P1_GEN.scalar_mul(pow(_K, -1, CURVE_ORDER))
@@ -180,7 +207,7 @@ class FastBackend:
             data = bytes(data)
         return self._g1_cached(data)
 
-    def decode_g2(self, data: bytes) -> G2Point:
+    def decode_g2(self, data: bytes) -> _Sig:
         if not isinstance(data, bytes):
             if not isinstance(data, bytearray):
                 parse_g2(data)  # raises the BLSError (unhashable junk must not reach the LRU)
@@ -190,7 +217,9 @@ class FastBackend:
     def encode_g1(self, point: BlstP1Element) -> bytes:
         return bytes(point.compress())
 
-    def encode_g2(self, point: G2Point) -> bytes:
+    def encode_g2(self, point: Any) -> bytes:
+        if isinstance(point, _Sig):
+            return point.data
         return bytes(point.to_compressed_bytes())
 
     def g1_sub(self, a: BlstP1Element, b: BlstP1Element) -> BlstP1Element:
@@ -205,21 +234,22 @@ class FastBackend:
             acc = acc + p
         return acc
 
-    def g2_sum(self, points: Sequence[G2Point]) -> G2Point:
-        acc = G2Point.identity()
+    def g2_sum(self, points: Sequence[_Sig]) -> _Sig:
+        acc = _P2_ZERO
         for p in points:
-            acc = acc + p
-        return acc
+            acc = acc + p.blst
+        return _Sig(acc, bytes(acc.compress()))
 
     def g1_mul(self, point: BlstP1Element, scalar: int) -> BlstP1Element:
         return point.scalar_mul(scalar % CURVE_ORDER)
 
-    def g2_lincomb(self, points: Sequence[G2Point], scalars: Sequence[int]) -> G2Point:
+    def g2_lincomb(self, points: Sequence[Any], scalars: Sequence[int]) -> G2Point:
+        """Hash points (arkworks) or decoded signatures; arkworks' multi-scalar multiplication."""
         if not points:
             return G2Point.identity()
         if len(points) == 1:  # plain multiplication measured faster than a 1-point multiexp
-            return points[0] * Scalar(scalars[0])
-        return G2Point.multiexp_unchecked(list(points), [Scalar(s) for s in scalars])
+            return _ark_g2(points[0]) * Scalar(scalars[0])
+        return G2Point.multiexp_unchecked([_ark_g2(p) for p in points], [Scalar(s) for s in scalars])
 
     def g1_generator_mul(self, scalar: int) -> BlstP1Element:
         return _P1_GEN.scalar_mul(scalar % CURVE_ORDER)
@@ -246,17 +276,29 @@ class FastBackend:
         c = [int.from_bytes(raw[i : i + 48], "big") for i in range(0, 192, 48)]
         return (c[0], c[1]), (c[2], c[3]), (1, 0)
 
-    def pairing_check(self, g1s: Sequence[BlstP1Element], g2s: Sequence[G2Point]) -> bool:
+    def pairing_check(self, g1s: Sequence[BlstP1Element], g2s: Sequence[Any]) -> bool:
         """prod e(g1s[i], g2s[i]) == 1: blst Miller loops, one final exponentiation.
 
         blst compares two values after the final exponentiation, so the last pair goes to
         the right-hand side with its G1 point negated: e(-P, Q) = e(P, Q)^-1. A pair with an
         identity point is 1 and is left out.
         """
-        pairs = [(p, q) for p, q in zip(g1s, g2s) if p != _P1_ZERO and q != _G2_ZERO]
+        pairs = []
+        for p, q in zip(g1s, g2s):
+            if isinstance(q, _Sig):
+                q = q.blst
+                if q == _P2_ZERO:
+                    continue
+            elif q == _G2_ZERO:
+                continue
+            if p != _P1_ZERO:
+                pairs.append((p, q))
         if not pairs:
             return True
-        to_blst = self._blst_g2_cached
+        cached = self._blst_g2_cached
+
+        def to_blst(q: Any) -> BlstP2Element:
+            return q if isinstance(q, BlstP2Element) else cached(q)
         if len(pairs) == 1:  # e(P, Q) == 1 iff e(P, Q) == e(P, Q)^2
             p, q = pairs[0]
             loop = miller_loop(p, to_blst(q))
