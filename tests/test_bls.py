@@ -380,6 +380,23 @@ def test_verify_batch_split_across_two_threads(pairing_threads: None) -> None:
         bls.set_pairing_threads(3)
 
 
+def test_pairing_off_the_main_thread_gives_the_same_answers() -> None:
+    # Off the main thread the fast backend pairs on arkworks (GIL released) instead of blst.
+    pks, msgs, sigs = _keys_sigs(5, msg_of=lambda i: bytes([40 + i]) * 32)
+    good = [bls.SignatureSet.single(p, m, s, DOM) for p, m, s in zip(pks, msgs, sigs)]
+    good.append(bls.SignatureSet.grouped([pks[:2], []], [MSGS[0], MSGS[1]], bls.aggregate_signatures(
+        [bls.sign(MSGS[0], 1000, DOM), bls.sign(MSGS[0], 1007, DOM)]), DOM))
+    bad = list(good)
+    bad[2] = bls.SignatureSet.single(pks[2], msgs[2], sigs[3], DOM)
+    cases = [[good[0]], [bad[2]], good, bad, [good[-1]]]
+    here = [bls.verify_batch(c) for c in cases]
+    there: List[bool] = []
+    worker = threading.Thread(target=lambda: there.extend(bls.verify_batch(c) for c in cases))
+    worker.start()
+    worker.join()
+    assert here == there == [True, False, True, False, True]
+
+
 def test_empty_signer_group_needs_no_hash_but_valid_input() -> None:
     # An empty group pairs to 1: skipped (no hash_to_G2), yet its message must still be
     # 32 bytes, and the spec's answer is unchanged.

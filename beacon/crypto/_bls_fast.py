@@ -16,10 +16,11 @@ decompression checks the subgroup again, and the hash points are converted once 
 """
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from typing import Any, Optional, Sequence, Tuple
 
-from py_arkworks_bls12381 import G1Point, G2Point, Scalar
+from py_arkworks_bls12381 import GT, G1Point, G2Point, Scalar
 from pyblst import BlstP1Element, BlstP2Element, final_verify, miller_loop
 
 from beacon.crypto._bls_common import (
@@ -184,6 +185,20 @@ def _to_blst_g2(point: G2Point) -> BlstP2Element:
     return BlstP2Element.uncompress(bytes(point.to_compressed_bytes()))
 
 
+def _pairing_check_released(g1s: Sequence[BlstP1Element], g2s: Sequence[Any]) -> bool:
+    """pairing_check on arkworks, which releases the GIL for the whole multi-pairing (pyblst
+    holds it through each call): off the main thread (range sync's segment check, a split
+    batch's second half) the event loop then keeps running beside it. The G1 points cross
+    over compressed; blst checked them already."""
+    ark1, ark2 = [], []
+    for p, q in zip(g1s, g2s):
+        if p == _P1_ZERO:
+            continue
+        ark1.append(G1Point.from_compressed_bytes_unchecked(bytes(p.compress())))
+        ark2.append(_ark_g2(q))
+    return bool(GT.pairing_check(ark1, ark2)) if ark1 else True
+
+
 class FastBackend:
     name = "fast"
 
@@ -283,6 +298,8 @@ class FastBackend:
         the right-hand side with its G1 point negated: e(-P, Q) = e(P, Q)^-1. A pair with an
         identity point is 1 and is left out.
         """
+        if threading.current_thread() is not threading.main_thread():
+            return _pairing_check_released(g1s, g2s)
         pairs = []
         for p, q in zip(g1s, g2s):
             if isinstance(q, _Sig):
