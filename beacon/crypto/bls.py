@@ -3,10 +3,12 @@
 Byte-level API (48-byte G1 pubkeys, 96-byte G2 signatures, 32-byte message hashes, 8-byte
 domains) over two interchangeable backends:
 
-* "fast"   - py_arkworks_bls12381 (Rust) group arithmetic and multi-pairing;
+* "fast"   - pyblst (blst) for G1 and the pairings, py_arkworks_bls12381 (Rust) for G2
+             arithmetic (see _bls_fast for why two);
 * "py_ecc" - py_ecc.optimized_bls12_381, pure Python, the slow reference.
 
 Chosen by env PYBEACON_BLS=fast|py_ecc (default fast) or set_backend()/use_backend().
+A large batch can be split over two threads: set_pairing_threads(2) or PYBEACON_BLS_THREADS=2.
 hash_to_G2 is the spec's pre-IETF try-and-increment construction for both backends.
 
 verify* never raise: any malformed input makes them return False. Decoding helpers and
