@@ -312,10 +312,20 @@ class FastBackend:
                 pairs.append((p, q))
         if not pairs:
             return True
+        try:
+            return self._blst_product_is_one(pairs)
+        except ValueError:
+            # blst refused a converted G2 point. Every point here is in G2 (decoded with the
+            # subgroup check, or a hash point after stage 1), so this is not expected; verify*
+            # must answer False rather than raise, whatever happens.
+            return False
+
+    def _blst_product_is_one(self, pairs: Sequence[Tuple[BlstP1Element, Any]]) -> bool:
         cached = self._blst_g2_cached
 
         def to_blst(q: Any) -> BlstP2Element:
             return q if isinstance(q, BlstP2Element) else cached(q)
+
         if len(pairs) == 1:  # e(P, Q) == 1 iff e(P, Q) == e(P, Q)^2
             p, q = pairs[0]
             loop = miller_loop(p, to_blst(q))
