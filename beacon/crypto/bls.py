@@ -469,7 +469,16 @@ def _check_prepared(b: Backend, prepared: Sequence[_Prepared]) -> bool:
 # (the worker's half runs on arkworks). Below SPLIT_MIN_PAIRS Miller loops the extra final
 # exponentiation and the thread hand-off cost more than the second core saves.
 SPLIT_MIN_PAIRS = 16
-_pairing_threads = max(1, int(os.environ.get("PYBEACON_BLS_THREADS", "1") or "1"))
+
+
+def _threads_from_env() -> int:
+    raw = os.environ.get("PYBEACON_BLS_THREADS", "").strip()
+    if raw in ("", "1", "2"):
+        return int(raw or "1")
+    raise ValueError(f"PYBEACON_BLS_THREADS must be 1 or 2, got {raw!r}")
+
+
+_pairing_threads = _threads_from_env()
 _pool: Optional[ThreadPoolExecutor] = None
 _pool_lock = threading.Lock()
 
