@@ -9,13 +9,15 @@ message every call, so hash_to_G2 (try-and-increment + cofactor multiplication) 
 """
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Callable, Dict, List, Tuple
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable without installing
+# Runnable without installing; a baseline child imports the tree it is given instead.
+sys.path.insert(0, os.environ.get("PYBEACON_BENCH_TREE", str(Path(__file__).resolve().parents[1])))
 
 from beacon.crypto import bls  # noqa: E402
 
@@ -121,8 +123,15 @@ def bench_backend(name: str, quick: bool) -> Dict[str, float]:
             from py_arkworks_bls12381 import GT, G1Point, G2Point
 
             g1s, g2s = [G1Point(), -G1Point()], [G2Point(), G2Point()]
-            line("  floor: arkworks pairing_check, 2 pairs", "pairing2",
+            line("  arkworks pairing_check, 2 pairs", "pairing2_ark",
                  timeit(lambda i: GT.pairing_check(g1s, g2s), n))
+            # The floor under verify now: blst's two Miller loops and final exponentiation.
+            from pyblst import BlstP1Element, BlstP2Element, final_verify, miller_loop
+
+            b1 = BlstP1Element.uncompress(bytes(G1Point().to_compressed_bytes()))
+            b2 = BlstP2Element.uncompress(bytes(G2Point().to_compressed_bytes()))
+            line("  floor: blst 2 Miller loops + final exp", "pairing2",
+                 timeit(lambda i: final_verify(miller_loop(b1, b2), miller_loop(b1, b2)), n))
             # Batch: 64 independent single-signature sets, one multi-pairing vs 64 verifies.
             sets = [bls.SignatureSet.single(pubkeys[i], msgs[i], bls.sign(msgs[i], keys[i], DOMAIN), DOMAIN)
                     for i in range(64)]
@@ -177,7 +186,46 @@ def interleaved_verify_ratio(rounds: int = 5) -> Tuple[float, float, float]:
     return statistics.median(ratios), statistics.median(fasts), statistics.median(slows)
 
 
+def fresh_verify_child(n: int = 60) -> Dict[str, float]:
+    """Fresh-message verify of the tree on PYTHONPATH (a baseline revision's, in a child)."""
+    key = int.from_bytes(b"\x05" * 32, "big") % bls.CURVE_ORDER
+    pk = bls.privtopub(key)
+    cases = [(m, bls.sign(m, key, DOMAIN)) for m in (fresh_msg() for _ in range(n))]
+    bls.clear_caches()
+    bls.aggregate_pubkeys([pk])  # the pubkey stays decoded, as in a chain
+    t = timeit(lambda i: bls.verify(pk, cases[i][0], cases[i][1], DOMAIN), n)
+    return {"median": t[0], "best": t[1], "cpu": CPU["last"]}
+
+
+def revision_baselines() -> List[Tuple[str, Dict[str, float]]]:
+    """Fresh verify of the baseline revision (issue 14's) and of main before the blst change,
+    each in a child process right after this tree's figures (same load)."""
+    import json
+    import subprocess
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _baseline import baseline_rev, baseline_tree
+
+    out = []
+    for rev in (baseline_rev(), "c6a1365"):
+        tree = baseline_tree(rev) if rev else None
+        if tree is None:
+            continue
+        proc = subprocess.run([sys.executable, __file__, "--child-fresh"], capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(tree), "PYBEACON_BENCH_TREE": str(tree)}, timeout=600)
+        if proc.returncode == 0:
+            out.append((rev, json.loads(proc.stdout.strip().splitlines()[-1])))
+        else:
+            print(f"  baseline {rev} failed: {proc.stderr[-500:]}")
+    return out
+
+
 def main(argv: List[str]) -> int:
+    if "--child-fresh" in argv:
+        import json
+
+        print(json.dumps(fresh_verify_child()))
+        return 0
     quick = "--quick" in argv
     print("BLS (spec v0.8.2) benchmark; median per call")
     results = {name: bench_backend(name, quick) for name in ("fast", "py_ecc")}
@@ -203,9 +251,15 @@ def main(argv: List[str]) -> int:
     print(f"result: bls_verify_fresh_message_cpu_baseline_plain_cofactor {f['verify_cold_plain_cpu'] * 1e3:.3f} ms")
     print(f"result: bls_verify_fresh_message_best {f['verify_cold_best'] * 1e3:.3f} ms")
     print(f"result: bls_verify_fresh_message_best_baseline_plain_cofactor {f['verify_cold_plain_best'] * 1e3:.3f} ms")
+    for rev, r in revision_baselines():
+        print(f"  baseline {rev}: fresh verify {ms(r['median'])} (best {ms(r['best'])}, CPU {ms(r['cpu'])})")
+        print(f"result: bls_verify_fresh_message_cpu_baseline_{rev} {r['cpu'] * 1e3:.3f} ms")
+        print(f"result: bls_verify_fresh_message_best_baseline_{rev} {r['best'] * 1e3:.3f} ms")
+    print(f"load average: {os.getloadavg()[0]:.2f} (2 cores, shared)")
     print(f"result: bls_hash_to_G2_fresh {f['hash_cold'] * 1e3:.3f} ms")
     print(f"result: bls_hash_to_G2_fresh_baseline_plain_cofactor {f['hash_cold_plain'] * 1e3:.3f} ms")
     print(f"result: bls_verify_cached_hash {f['verify'] * 1e3:.3f} ms")
+    print(f"result: bls_pairing_check_2_pairs_arkworks {f['pairing2_ark_cpu'] * 1e3:.3f} ms")
     print(f"result: bls_pairing_check_2_pairs_floor {f['pairing2'] * 1e3:.3f} ms")
     print(f"result: bls_pairing_check_2_pairs_floor_cpu {f['pairing2_cpu'] * 1e3:.3f} ms")
     print(f"result: bls_verify_batch_per_set_64 {f['batch_per_set'] * 1e3:.3f} ms")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -345,6 +346,67 @@ def test_verify_batch_random_weights_stop_swapped_signatures() -> None:
     assert bls.verify_each(swapped) == [False, False]
     assert bls.verify_multiple(pks, msgs, bls.aggregate_signatures(sigs), DOM)
     assert not bls.verify_batch(swapped)
+
+
+@pytest.fixture
+def pairing_threads() -> Iterator[None]:
+    previous = bls.get_pairing_threads()
+    try:
+        yield
+    finally:
+        bls.set_pairing_threads(previous)
+
+
+def test_verify_batch_split_across_two_threads(pairing_threads: None) -> None:
+    # Enough pairs to be split into two halves, each a randomised check of its own: the same
+    # answers as one multi-pairing, and a bad set in either half sinks the batch.
+    n = bls.SPLIT_MIN_PAIRS + 4
+    pks, msgs, sigs = _keys_sigs(n, msg_of=lambda i: bytes([i]) * 32)
+    sets = [bls.SignatureSet.single(p, m, s, DOM) for p, m, s in zip(pks, msgs, sigs)]
+    for threads in (1, 2):
+        bls.set_pairing_threads(threads)
+        assert bls.verify_batch(sets)
+        for bad_at in (0, n // 2 - 1, n // 2, n - 1):
+            bad = list(sets)
+            bad[bad_at] = bls.SignatureSet.single(pks[bad_at], msgs[bad_at], sigs[(bad_at + 1) % n], DOM)
+            assert not bls.verify_batch(bad), (threads, bad_at)
+        # Swapped signatures across the halves: each half alone is unbalanced.
+        swapped = list(sets)
+        swapped[0], swapped[-1] = (bls.SignatureSet.single(pks[0], msgs[0], sigs[-1], DOM),
+                                   bls.SignatureSet.single(pks[-1], msgs[-1], sigs[0], DOM))
+        assert not bls.verify_batch(swapped)
+    assert any(t.name.startswith("bls-pairing") for t in threading.enumerate())  # it did split
+    with pytest.raises(ValueError):
+        bls.set_pairing_threads(3)
+
+
+def test_pairing_off_the_main_thread_gives_the_same_answers() -> None:
+    # Off the main thread the fast backend pairs on arkworks (GIL released) instead of blst.
+    pks, msgs, sigs = _keys_sigs(5, msg_of=lambda i: bytes([40 + i]) * 32)
+    good = [bls.SignatureSet.single(p, m, s, DOM) for p, m, s in zip(pks, msgs, sigs)]
+    good.append(bls.SignatureSet.grouped([pks[:2], []], [MSGS[0], MSGS[1]], bls.aggregate_signatures(
+        [bls.sign(MSGS[0], 1000, DOM), bls.sign(MSGS[0], 1007, DOM)]), DOM))
+    bad = list(good)
+    bad[2] = bls.SignatureSet.single(pks[2], msgs[2], sigs[3], DOM)
+    cases = [[good[0]], [bad[2]], good, bad, [good[-1]]]
+    here = [bls.verify_batch(c) for c in cases]
+    there: List[bool] = []
+    worker = threading.Thread(target=lambda: there.extend(bls.verify_batch(c) for c in cases))
+    worker.start()
+    worker.join()
+    assert here == there == [True, False, True, False, True]
+
+
+def test_empty_signer_group_needs_no_hash_but_valid_input() -> None:
+    # An empty group pairs to 1: skipped (no hash_to_G2), yet its message must still be
+    # 32 bytes, and the spec's answer is unchanged.
+    pks, _, sigs = _keys_sigs(2)
+    agg = bls.aggregate_signatures([bls.sign(MSGS[0], 1000, DOM), bls.sign(MSGS[0], 1007, DOM)])  # both keys, MSGS[0]
+    assert bls.verify_batch([bls.SignatureSet.grouped([pks, []], [MSGS[0], MSGS[1]], agg, DOM)])
+    assert bls.verify_multiple([bls.aggregate_pubkeys(pks), bls.aggregate_pubkeys([])], [MSGS[0], MSGS[1]], agg, DOM)
+    assert not bls.verify_batch([bls.SignatureSet.grouped([pks, []], [MSGS[0], b"short"], agg, DOM)])
+    assert bls.verify_batch([bls.SignatureSet.grouped([[], []], [MSGS[0], MSGS[1]], G2_INFINITY, DOM)])
+    assert not bls.verify_batch([bls.SignatureSet.grouped([[], []], [MSGS[0], MSGS[1]], agg, DOM)])
 
 
 # ---------------------------------------------------------------- encodings and edge cases

@@ -118,6 +118,9 @@ class PyEccBackend:
     def g1_sub(self, a: Point, b: Point) -> Point:
         return add(a, neg(b))
 
+    def g1_is_identity(self, point: Point) -> bool:
+        return bool(is_inf(point))
+
     def g1_sum(self, points: Sequence[Point]) -> Point:
         acc: Point = Z1
         for p in points:

@@ -217,18 +217,22 @@ def _make_copier(cls: ContainerMeta) -> Any:
     """Generate cls._copy_to(self, parent, pidx): straight-line slot copies, no per-field checks.
 
     Copying states (16,384 validators) is on the block import path; a generic loop over
-    fields with isinstance checks cost ~3 us per validator, this ~1 us.
+    fields with isinstance checks cost ~3 us per validator, this ~0.75 us. Reads use attribute
+    syntax (the interpreter specialises a slot read; calling the descriptor's __get__ cost
+    0.35 us more per validator); writes go through the descriptors, past __setattr__.
     """
     env: dict[str, Any] = {"_new": object.__new__, "cls": cls}
     lines = ["def _copy_to(self, parent, pidx):", "    new = _new(cls)"]
     names = list(cls._field_names) + ["_root"] + list(cls._extra_names)
     for i, name in enumerate(names):
         desc = cls.__dict__.get(name) or next(b.__dict__[name] for b in cls.__mro__ if name in b.__dict__)
-        env[f"g{i}"], env[f"s{i}"] = desc.__get__, desc.__set__
+        env[f"s{i}"] = desc.__set__
+        if not name.isidentifier():
+            raise TypeError(f"{cls.__name__}: field name {name!r} is not an identifier")
         if name in cls._field_set and not _is_plain(cls._field_types[cls._field_names.index(name)]):
-            lines.append(f"    s{i}(new, g{i}(self)._copy_to(new, {cls._field_names.index(name)}))")
+            lines.append(f"    s{i}(new, self.{name}._copy_to(new, {cls._field_names.index(name)}))")
         else:
-            lines.append(f"    s{i}(new, g{i}(self))")
+            lines.append(f"    s{i}(new, self.{name})")
     for name, value in (("_parent", "parent"), ("_pidx", "pidx")):
         desc = next(b.__dict__[name] for b in cls.__mro__ if name in b.__dict__)
         env[f"set{name}"] = desc.__set__

@@ -233,9 +233,17 @@ def get_beacon_proposer_index(state: Any) -> int:
 def get_attestation_data_slot(state: Any, data: Any) -> int:
     """Return the slot corresponding to the attestation ``data``."""
     cfg = state.config
-    committee_count = get_committee_count(state, data.target.epoch)
-    offset = (data.crosslink.shard + cfg.SHARD_COUNT - get_start_shard(state, data.target.epoch)) % cfg.SHARD_COUNT
-    return compute_start_slot_of_epoch(data.target.epoch, cfg=cfg) + offset // (committee_count // cfg.SLOTS_PER_EPOCH)
+    epoch = data.target.epoch
+    # The epoch view of an epoch near the current one (what a block's attestations target)
+    # holds both: one lookup instead of walking the shard deltas back, per attestation.
+    current = get_current_epoch(state)
+    view = _epoch_view(state, epoch) if current - 1 <= epoch <= current + 1 else None
+    if view is not None:
+        committee_count, start_shard = view.committee_count, view.start_shard
+    else:
+        committee_count, start_shard = get_committee_count(state, epoch), get_start_shard(state, epoch)
+    offset = (data.crosslink.shard + cfg.SHARD_COUNT - start_shard) % cfg.SHARD_COUNT
+    return compute_start_slot_of_epoch(epoch, cfg=cfg) + offset // (committee_count // cfg.SLOTS_PER_EPOCH)
 
 
 # spec v0.8.2: Beacon state accessors / get_compact_committees_root

@@ -15,6 +15,9 @@ reference, so nothing in it may depend on which state asks; everything is keyed 
                  / get_compact_committees_root read, so equal keys give equal answers.
 * shuffles:      in shuffle.py, keyed by (seed, digest of the index list, rounds), shared by
                  every state (a pure function of its key).
+* committee keys: (validators root, committee) -> the members' pubkeys, as a set and the
+                 largest index: what is_valid_indexed_attestation reads for every attestation
+                 of a committee (a block of 128 attestations read 16,384 pubkeys).
 * pubkey index:  pubkey -> validator index for process_deposit. This one is per state: a map
                  built by scanning a state's own validators, extended as validators are
                  appended. It belongs to the state that built it (`owner`); a copy that shares
@@ -35,6 +38,7 @@ from beacon.state import shuffle
 
 _MAX_ACTIVE_SETS = 16
 _MAX_EPOCH_VIEWS = 16
+_MAX_COMMITTEE_KEYS = 2048  # two epochs of committees at SHARD_COUNT 1024
 
 SPEC_MODE = False
 
@@ -62,6 +66,13 @@ class EpochView:
     committees: dict[int, tuple[int, ...]] = field(default_factory=dict)  # by shard
     proposers: dict[int, int] = field(default_factory=dict)  # by slot
     compact_committees_root: bytes | None = None
+
+
+@dataclass(frozen=True)
+class CommitteeKeys:
+    pubkeys: tuple[bytes, ...]  # in committee order
+    members: frozenset[int]
+    max_index: int
 
 
 class _LRU(OrderedDict):
@@ -106,7 +117,7 @@ class PubkeyIndex:
 
 
 class StateCache:
-    __slots__ = ("active", "views", "pubkeys", "epochs")
+    __slots__ = ("active", "views", "pubkeys", "epochs", "committee_keys")
 
     def __init__(self) -> None:
         self.active: _LRU = _LRU(_MAX_ACTIVE_SETS)
@@ -115,6 +126,7 @@ class StateCache:
         # validators root -> (activation_epoch, exit_epoch) arrays, so the active sets of
         # several epochs of one registry cost one pass over it
         self.epochs: _LRU = _LRU(2)
+        self.committee_keys: _LRU = _LRU(_MAX_COMMITTEE_KEYS)
 
 
 def get_cache(state: Any) -> StateCache | None:
@@ -142,6 +154,7 @@ def pubkey_index(state: Any) -> PubkeyIndex | None:
             fresh.active = cache.active
             fresh.views = cache.views
             fresh.epochs = cache.epochs
+            fresh.committee_keys = cache.committee_keys
             state._cache = cache = fresh
         own = cache.pubkeys = PubkeyIndex(state)
     return own
@@ -152,3 +165,21 @@ def clear_caches(state: Any = None) -> None:
     if state is not None:
         state._cache = None
     shuffle.clear()
+
+
+def committee_keys(state: Any, committee: tuple[int, ...]) -> CommitteeKeys | None:
+    """The pubkeys of ``committee``'s members (cached by content), or None in SPEC_MODE or if
+    an index is past the registry (the caller then takes its plain path, which rejects it)."""
+    cache = get_cache(state)
+    if cache is None or not committee:
+        return None
+    key = (state.validators.hash_tree_root(), committee)
+    found = cache.committee_keys.lookup(key)
+    if found is None:
+        validators = state.validators.items()
+        top = max(committee)
+        if top >= len(validators):
+            return None
+        found = cache.committee_keys.store(key, CommitteeKeys(
+            tuple(validators[i].pubkey for i in committee), frozenset(committee), top))
+    return found

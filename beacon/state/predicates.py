@@ -5,6 +5,7 @@ from typing import Any, Sequence
 
 from beacon.crypto.bls import CommitteeSubset
 from beacon.crypto.hash import hash
+from beacon.state.cache import committee_keys
 from beacon.state.signatures import bls_verify_multiple_groups
 
 
@@ -66,14 +67,16 @@ def is_valid_indexed_attestation(state: Any, indexed_attestation: Any,
         return False
     # Verify aggregate signature. The groups are aggregated by the BLS layer (in the batch).
     data = indexed_attestation.data
-    bit_0_group: Any = [validators[i].pubkey for i in bit_0_indices] if committee is None else None
-    if committee is not None:
+    bit_0_group: Any = None
+    keys = committee_keys(state, tuple(committee)) if committee is not None else None
+    if keys is not None:
         present = set(bit_0_indices)
-        if len(present) == len(bit_0_indices) and present.issubset(committee) and all(i < n for i in committee):
-            bit_0_group = CommitteeSubset(tuple(validators[i].pubkey for i in committee),
-                                          tuple(validators[i].pubkey for i in committee if i not in present))
-        else:
-            bit_0_group = [validators[i].pubkey for i in bit_0_indices]
+        if len(present) == len(bit_0_indices) and present.issubset(keys.members) and keys.max_index < n:
+            absent = () if len(present) == len(keys.members) else tuple(
+                pk for i, pk in zip(committee, keys.pubkeys) if i not in present)  # type: ignore[arg-type]
+            bit_0_group = CommitteeSubset(keys.pubkeys, absent)
+    if bit_0_group is None:
+        bit_0_group = [validators[i].pubkey for i in bit_0_indices]
     return bls_verify_multiple_groups(
         pubkey_groups=[
             bit_0_group,

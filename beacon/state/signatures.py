@@ -38,7 +38,8 @@ class SignatureBatch:
     segment: bool = False
 
     def ok(self) -> bool:
-        """One randomised multi-pairing over every set; releases the GIL in the fast backend."""
+        """One randomised multi-pairing over every set; off the main thread the fast backend
+        pairs on arkworks, which releases the GIL."""
         return not self.sets or bls.verify_batch([p.sset for p in self.sets])
 
     def verify(self) -> None:

@@ -70,6 +70,44 @@ def test_copies_share_caches_but_not_answers(minimal_genesis: Any) -> None:
     assert got_a != got_b
 
 
+def test_committee_keys_follow_the_registry(minimal_genesis: Any) -> None:
+    a = minimal_genesis
+    epoch = get_current_epoch(a)
+    committee = get_crosslink_committee(a, epoch, 0)
+    keys = cache.committee_keys(a, committee)
+    assert keys is not None
+    assert keys.pubkeys == tuple(a.validators[i].pubkey for i in committee)
+    assert keys.members == frozenset(committee) and keys.max_index == max(committee)
+    # A copy whose registry differs (a changed pubkey, which the spec never does, so that only
+    # the content key can tell them apart) gets its own pubkeys from the shared cache.
+    b = a.copy()
+    b.validators[committee[0]].pubkey = b"\x11" * 48
+    other = cache.committee_keys(b, committee)
+    assert other is not None and other.pubkeys[0] == b"\x11" * 48 and other.pubkeys[1:] == keys.pubkeys[1:]
+    assert cache.committee_keys(a, committee) == keys
+    assert cache.committee_keys(a, (len(a.validators),)) is None  # past the registry
+    with spec_mode():
+        assert cache.committee_keys(a, committee) is None
+
+
+def test_attestation_data_slot_from_the_epoch_view(minimal_genesis: Any, privkeys: list[int]) -> None:
+    from beacon.state import get_attestation_data_slot, process_slots
+
+    state = minimal_genesis.copy()
+    process_slots(state, state.config.SLOTS_PER_EPOCH * 2 + 3)
+    epoch = get_current_epoch(state)
+    cfg = state.config
+    datas = []
+    for e in (epoch - 2, epoch - 1, epoch, epoch + 1):
+        for shard in range(0, cfg.SHARD_COUNT, 3):
+            data = state.types.AttestationData()
+            data.target.epoch, data.crosslink.shard = e, shard
+            datas.append(data)
+    got = [get_attestation_data_slot(state, d) for d in datas]
+    with spec_mode():
+        assert got == [get_attestation_data_slot(state, d) for d in datas]
+
+
 def _deposit(state: Any, data: Any) -> Any:
     """A Deposit for ``data`` provable as the state's next deposit (a one-leaf tree on top)."""
     from genesis.deposits import DepositTree

@@ -6,11 +6,12 @@ for the block's batch (signatures.py).
 """
 from __future__ import annotations
 
-from typing import Any
+from itertools import compress
+from typing import Any, NamedTuple, Sequence
 
 from beacon.state.accessors import (
     get_attestation_data_slot, get_beacon_proposer_index, get_crosslink_committee, get_current_epoch,
-    get_indexed_attestation, get_previous_epoch,
+    get_previous_epoch,
 )
 from beacon.state.block._checks import require
 from beacon.state.predicates import is_valid_indexed_attestation
@@ -61,8 +62,26 @@ def process_attestation(state: Any, attestation: Any) -> None:
 
     # Check signature
     require(_custody_bits_subset(state, attestation), KIND, "custody bits are not a subset of the aggregation bits")
-    require(is_valid_indexed_attestation(state, get_indexed_attestation(state, attestation), committee=committee),
+    require(is_valid_indexed_attestation(state, _indexed_attestation(attestation, committee), committee=committee),
             KIND, "invalid indexed attestation (indices or signature)")
+
+
+class _IndexedView(NamedTuple):
+    """What is_valid_indexed_attestation reads of get_indexed_attestation's result, without
+    building the SSZ container (a copy of the data and a 128-index list per attestation)."""
+
+    custody_bit_0_indices: list[int]
+    custody_bit_1_indices: list[int]
+    data: Any
+    signature: bytes
+
+
+def _indexed_attestation(attestation: Any, committee: Sequence[int]) -> _IndexedView:
+    """get_indexed_attestation(state, attestation) for an attestation whose bitfields have the
+    committee's length and whose custody bits are a subset (process_attestation checked both)."""
+    attesting = set(compress(committee, attestation.aggregation_bits.items()))
+    bit_1 = set(compress(committee, attestation.custody_bits.items()))
+    return _IndexedView(sorted(attesting - bit_1), sorted(bit_1), attestation.data, attestation.signature)
 
 
 def _custody_bits_subset(state: Any, attestation: Any) -> bool:
