@@ -321,7 +321,9 @@ class Node:
     def _on_operation(self, topic: str, op: Any) -> None:
         name = type(op).__name__
         if name == "VoluntaryExit":
-            self.operation_pool.add_exit(op)
+            if self.operation_pool.add_exit(op):
+                log.info("voluntary exit of validator %d (epoch %d) received by gossip, pooled", op.validator_index,
+                         op.epoch)
         elif name == "ProposerSlashing":
             self.operation_pool.add_proposer_slashing(op)
         elif name == "AttesterSlashing":
