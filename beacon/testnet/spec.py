@@ -598,7 +598,7 @@ def parse_spec(data: Any, name: str = "testnet", path: Path | None = None) -> Sp
                                            for v in exited):
         raise _fail("goal.exited", f"must be a list of genesis validator indices (0..{validators - 1}), got {exited!r}")
     if finalized_epoch is None and not peered and not exited:
-        raise _fail("goal", "needs finalized_epoch, peered: true and/or exited: [validators]")
+        raise _fail("goal", "needs finalized_epoch and/or peered: true (and/or exited: [validator indices])")
     goal_nodes = goal_data.get("nodes", [n.id for n in nodes])
     if isinstance(goal_nodes, str):
         goal_nodes = [goal_nodes]
