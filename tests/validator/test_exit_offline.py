@@ -126,3 +126,5 @@ def test_offline_switch(one):
     assert not [b for b in blocks if b[0] >= 12 and went + 1 < b[2] < back]
     assert {v for v, _s, t, _r in atts if t > back // SPE} >= {12, 13, 14, 15}  # they came back
     assert slashable_pairs(a.log) == []
+    stats = a.get("/validator/stats")["duties"]["attestation"]
+    assert stats["offline"] >= 4 and stats.get("missed", 0) == 0  # skipped while offline, not missed
