@@ -192,8 +192,10 @@ class ValidatorService:
             return
         await self.publisher.publish_block(block)
         self._account(slot, "proposal", "done")
-        log.info("slot %d: proposed block 0x%s (proposer %d, %d attestations, parent slot %d)", slot,
-                 root.hex()[:12], proposer, len(block.body.attestations), head.slot)
+        exits = len(block.body.voluntary_exits)
+        ops = f", {exits} voluntary exit(s)" if exits else ""
+        log.info("slot %d: proposed block 0x%s (proposer %d, %d attestations%s, parent slot %d)", slot,
+                 root.hex()[:12], proposer, len(block.body.attestations), ops, head.slot)
 
     def _build_block(self, state: Any, parent_root: bytes, slot: int, key: ValidatorKey) -> Any:
         cfg = state.config

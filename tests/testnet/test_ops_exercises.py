@@ -108,4 +108,5 @@ def test_offline_and_exit_short(tmp_path):
     assert re.search(r"voluntary exit of validator 9 \(epoch 1\) received by gossip", b_log)
     a_log = (exit_dir / "logs" / "A-0.log").read_text()
     assert "voluntary exit of validator 9 (epoch 1) pooled and gossiped" in a_log
+    assert "1 voluntary exit(s)" in a_log + b_log  # the including proposal says so
     assert "### Voluntary exits" in (exit_dir.parent / "report.md").read_text()
