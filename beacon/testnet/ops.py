@@ -19,10 +19,8 @@ from __future__ import annotations
 import dataclasses
 import http.client
 import json
-import re
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
