@@ -31,10 +31,21 @@ EXITED = ("exited_unslashed", "exited_slashed", "withdrawal_possible", "withdraw
 CLI_TIMEOUT = 60.0
 
 
+class _Connection(http.client.HTTPConnection):
+    """An HTTP connection opened by a status.Connector (inside a node's namespace with --netns)."""
+
+    def __init__(self, host: str, port: int, timeout: float, connector: st.Connector) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._connector = connector
+
+    def connect(self) -> None:
+        self.sock = self._connector(self.host, self.port, self.timeout)
+
+
 def http_json(host: str, port: int, method: str, path: str, body: Any = None, timeout: float = 5.0,
               connector: st.Connector = st.default_connector) -> tuple[int, Any]:
     """One request through `connector` (inside a node's namespace with --netns); (status, JSON)."""
-    conn = st._Connection(host, port, timeout, connector)
+    conn = _Connection(host, port, timeout, connector)
     try:
         data = None if body is None else json.dumps(body).encode()
         conn.request(method, path, body=data, headers={"Content-Type": "application/json",
