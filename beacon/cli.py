@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "testnet": ("beacon.testnet.cli", "run a multi-node testnet from a YAML description"),
     "monitor": ("beacon.monitor.cli", "serve a live block explorer / fork monitor page watching nodes' APIs"),
     "chaos": ("beacon.chaos.peer", "attack a node (loopback only): `chaos peer MULTIADDR --attack NAME`"),
+    "validator": ("beacon.validator.cli", "validator actions through a node's API: `validator exit --index I --api URL`"),
     "node": ("beacon.node_cli", "run a beacon node (the default command)"),
 }
 

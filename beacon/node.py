@@ -279,6 +279,21 @@ class Node:
     def is_syncing(self) -> bool:
         return bool(self.p2p.is_syncing())
 
+    async def submit_voluntary_exit(self, exit_: Any) -> bool:
+        """A valid exit from the API: into our operation pool (our proposers include it) and out by
+        gossip. True if it was new to the pool. A failed publication is logged, not raised: the
+        exit stays pooled for our own proposals."""
+        new = self.operation_pool.add_exit(exit_)
+        publish = getattr(self.p2p, "publish_voluntary_exit", None)
+        if publish is not None:
+            try:
+                await publish(exit_)
+            except Exception as e:  # noqa: BLE001 - no peers / a refused payload
+                log.warning("gossiping the exit of validator %d failed: %s", exit_.validator_index, e)
+        log.info("voluntary exit of validator %d (epoch %d) pooled%s", exit_.validator_index, exit_.epoch,
+                 " and gossiped" if publish is not None else "")
+        return new
+
     # --- events --------------------------------------------------------------------------------
     def _slot_event(self, slot: int) -> trio.Event:
         ev = self._block_seen.get(slot)
@@ -306,7 +321,9 @@ class Node:
     def _on_operation(self, topic: str, op: Any) -> None:
         name = type(op).__name__
         if name == "VoluntaryExit":
-            self.operation_pool.add_exit(op)
+            if self.operation_pool.add_exit(op):
+                log.info("voluntary exit of validator %d (epoch %d) received by gossip, pooled", op.validator_index,
+                         op.epoch)
         elif name == "ProposerSlashing":
             self.operation_pool.add_proposer_slashing(op)
         elif name == "AttesterSlashing":
@@ -379,7 +396,9 @@ class Node:
 
         o = self.options
         if o.http_port is not None:
-            routes = [*self.views.routes(), *self.api_v1.routes(),
+            from beacon.api.ops import OpsApi
+
+            routes = [*self.views.routes(), *self.api_v1.routes(), *OpsApi(self).routes(),
                       Route("/eth/v1/events", self.event_stream.endpoint, methods=["GET"])]
             port = await nursery.start(serve, make_app(routes), o.http_address, o.http_port, "api")
             log.info("HTTP API on http://%s:%d/node/status and /eth/v1", o.http_address, port)

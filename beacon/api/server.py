@@ -1,6 +1,6 @@
 """Serving the API: a Starlette app on Hypercorn's trio worker, inside the node's nursery.
 
-    app = make_app(routes)                       # Starlette, standard error JSON, GET only
+    app = make_app(routes)                       # Starlette, standard error JSON
     port = await nursery.start(serve, app, "127.0.0.1", 5052, "api")
 
 Guarantees kept from the hand-written server this replaces:
@@ -8,7 +8,8 @@ Guarantees kept from the hand-written server this replaces:
 - a slow or hostile client cannot hold the node: request heads over MAX_HEAD bytes are refused
   by the HTTP parser, a connection that has not sent a whole request within KEEP_ALIVE seconds
   is closed (Hypercorn's idle timer runs from accept until the request head is complete, and
-  between requests), request bodies are refused (413: every endpoint is a GET), and
+  between requests), request bodies over MAX_BODY are refused (413: only the few POSTs of
+  beacon/api/ops.py take a body, a small JSON object), and
   event-stream subscribers have bounded queues (beacon/api/events.py);
 - every error is `{"code", "message"}` JSON; a handler bug is a 500 and one log line, never a
   dead node.
@@ -50,8 +51,8 @@ class _Limits:
             chunked = b"chunked" in headers.get(b"transfer-encoding", b"").lower()
             too_big = chunked or not length.isdigit() or int(length) > MAX_BODY
             if too_big:
-                await error_response(413, f"request body too large (at most {MAX_BODY} bytes; "
-                                          "every endpoint is a GET)")(scope, receive, send)
+                await error_response(413, f"request body too large (at most {MAX_BODY} bytes)")(
+                    scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -66,7 +67,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         return error_response(404, f"no such path {request.url.path[:200]}")
     if exc.status_code == 405:
-        return error_response(405, f"method {request.method} not allowed (GET only)")
+        return error_response(405, f"method {request.method} not allowed on {request.url.path[:200]}")
     return error_response(exc.status_code, str(exc.detail))
 
 

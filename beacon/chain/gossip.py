@@ -200,6 +200,14 @@ class GossipValidator:
 
     # -- operations ------------------------------------------------------------------------
 
+    def remember_operation(self, kind: str, op: Any) -> None:
+        """An operation of ours, already judged (the API's pool): our copy coming back by
+        gossip is then IGNOREd as a repeat, not judged again."""
+        pool = self.operations[kind]
+        pool[op.hash_tree_root()] = op
+        while len(pool) > MAX_OPERATIONS:
+            pool.popitem(last=False)
+
     def validate_operation(self, kind: str, data: bytes) -> Verdict:
         typ, process = {
             "voluntary_exit": (self.types.VoluntaryExit, process_voluntary_exit),

@@ -22,7 +22,7 @@ import trio
 from libp2p.peer.id import ID
 
 from .chain_view import GOSSIP_CLOCK_DISPARITY, ChainAdapter
-from .constants import TOPIC_BEACON_ATTESTATION, TOPIC_BEACON_BLOCK
+from .constants import TOPIC_BEACON_ATTESTATION, TOPIC_BEACON_BLOCK, TOPIC_VOLUNTARY_EXIT
 from .gossip import Gossip, GossipConfig
 from .host import HostConfig, P2PHost
 from .interface import GossipVerdict, ImportResult
@@ -127,6 +127,11 @@ class P2PService:
         if res.status.value == "invalid":
             raise ValueError(f"not publishing an attestation the chain refused: {res.reason}")
         await self.gossip.publish(TOPIC_BEACON_ATTESTATION, attestation.serialize(), prevalidated=True)
+
+    async def publish_voluntary_exit(self, exit_: Any) -> None:
+        """Gossip a voluntary exit the caller has judged valid (the API's pool endpoint)."""
+        self.view.gossip.remember_operation("voluntary_exit", exit_)
+        await self.gossip.publish(TOPIC_VOLUNTARY_EXIT, exit_.serialize(), prevalidated=True)
 
     async def publish(self, topic: str, data: bytes) -> None:
         """Gossip raw SSZ on a topic; our own validator judges it first."""

@@ -76,6 +76,8 @@ def exercise_section(res: RunResult, plot_rel: str | None) -> str:
         goal.append(f"epoch {spec.goal.finalized_epoch} finalized")
     if spec.goal.peered:
         goal.append("connected to every static peer")
+    if spec.goal.exited:
+        goal.append(f"validator(s) {', '.join(map(str, spec.goal.exited))} exited")
     if spec.goal.hold:
         goal.append(f"held for {spec.goal.hold:g} s")
     lines += [f"Result: {verdict}: {res.reason}. Goal: {' and '.join(goal)} on {', '.join(spec.goal.nodes)}.", ""]
@@ -116,6 +118,13 @@ def exercise_section(res: RunResult, plot_rel: str | None) -> str:
                      f"{ls.finalized_epoch if ls else '—'} | {ls.peers if ls and ls.peers is not None else '—'} | {proc} |")
     if plot_rel:
         lines += ["", f"![head, justified and finalized epoch per node]({plot_rel})"]
+
+    from beacon.testnet.ops import report_lines
+
+    ops_lines = report_lines(res.out_dir, spec)
+    if ops_lines:
+        prefix = str(Path(plot_rel).parent) if plot_rel else str(res.out_dir)
+        lines += [""] + [x.replace("](balances.png)", f"]({prefix}/balances.png)") for x in ops_lines]
 
     lines += ["", "### Forks observed", ""]
     fk = forks(res.samples)

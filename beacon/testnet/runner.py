@@ -23,6 +23,7 @@ from typing import Callable, TextIO
 
 import yaml
 
+from beacon.testnet import ops
 from beacon.testnet import status as st
 from beacon.testnet.netns import NetnsError, NetnsLab
 from beacon.testnet.spec import Client, Node, Spec
@@ -177,6 +178,7 @@ class TestnetRun:
         self._samples_file: TextIO | None = None
         self._pending: list[tuple[int, str, str]] = []  # (slot, action, node) not yet done
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(2, len(spec.nodes)))
+        self.ops = ops.OpsTracker(self)  # offline/exit events, their goal and records
 
     # ------------------------------------------------------------------ small helpers
     def say(self, text: str) -> None:
@@ -381,8 +383,9 @@ class TestnetRun:
                 self._pending.append((e.at_slot, "join", e.node))
             elif e.action == "pause":
                 self._pending += [(e.at_slot, "pause", e.node), (e.at_slot + e.slots, "resume", e.node)]
-            else:  # restart: the kill sorts before the start even when slots is 0 (stable sort)
+            elif e.action == "restart":  # the kill sorts before the start even when slots is 0 (stable sort)
                 self._pending += [(e.at_slot, "kill:" + e.signal, e.node), (e.at_slot + e.slots, "start", e.node)]
+        self._pending += ops.pending_actions(self.spec)
         self._pending.sort(key=lambda p: p[0])
 
     def signal_group(self, rt: NodeRuntime, sig: int) -> None:
@@ -414,6 +417,9 @@ class TestnetRun:
         while self._pending and self._pending[0][0] <= slot:
             at, action, node_id = self._pending.pop(0)
             rt = self.nodes[node_id]
+            if ops.handles(action):
+                self.ops.do(action, rt, slot)
+                continue
             if action in ("join", "start"):
                 if rt.state in ("running", "paused"):
                     continue
@@ -535,6 +541,8 @@ class TestnetRun:
             return False
         if goal.finalized_epoch is not None and (latest.finalized_epoch or 0) < goal.finalized_epoch:
             return False
+        if goal.exited and not self.ops.exited(rt, goal.exited):
+            return False
         if goal.peered:
             want = self.spec.neighbours(rt.node.id)
             ids = rt.last_peer_ids
@@ -556,8 +564,10 @@ class TestnetRun:
             tick = time.monotonic()
             self.do_events()
             self.check_processes()
-            for s in self.poll():
+            samples = self.poll()
+            for s in samples:
                 latest[s.node] = s
+            self.ops.after_poll(samples)
             for g in self.spec.goal.nodes:
                 if g in self.goal_times:
                     continue
@@ -633,6 +643,7 @@ class TestnetRun:
             old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
             try:
                 self.cleanup()
+                self.ops.finish()
                 self.note(f"finished: {reason}")
                 self.result = RunResult(
                     spec=self.spec, out_dir=self.out, mode="netns" if self.use_netns else "loopback",

@@ -51,7 +51,7 @@ LOG_FIELDS = ("head_slot", "justified_epoch", "finalized_epoch", "peers", "head_
 # genesis_root is the state root of the genesis the client built, checked against genesis.ssz.
 LOG_ROOT_FIELDS = ("head_root", "finalized_root", "genesis_root")
 GENESIS_MODES = ("shared", "own")
-EVENT_ACTIONS = ("join", "pause", "restart")
+EVENT_ACTIONS = ("join", "pause", "restart", "offline", "exit")
 ROLES = ("A", "B")
 NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 
@@ -120,15 +120,22 @@ class Goal:
     nodes: list[str]
     peered: bool = False
     hold: float = 0.0  # seconds the condition must hold without a break before a node counts
+    exited: list[int] = dataclasses.field(default_factory=list)  # validators whose exit epoch is reached
 
 
 @dataclasses.dataclass
 class Event:
-    action: str  # join | pause | restart
+    action: str  # join | pause | restart | offline | exit
     node: str
     at_slot: int
-    slots: int = 0  # pause: how long stopped; restart: how long down
+    slots: int = 0  # pause: how long stopped; restart: how long down; offline: how long off duty
     signal: str = "KILL"  # restart: how the node is killed
+    validators: str = ""  # offline: START:COUNT, a subset of the node's validators
+    validator: int = -1  # exit: the validator index
+
+    def validator_range(self) -> range:
+        start, count = (int(x) for x in self.validators.split(":"))
+        return range(start, start + count)
 
     def describe(self, slots_per_epoch: int) -> str:
         where = f"slot {self.at_slot} (epoch {self.at_slot / slots_per_epoch:g})"
@@ -136,6 +143,12 @@ class Event:
             return f"{self.node} joins at {where} and syncs from genesis"
         if self.action == "pause":
             return f"{self.node} paused (SIGSTOP) at {where} for {self.slots} slots"
+        if self.action == "offline":
+            r = self.validator_range()
+            return (f"{self.node}: validators {r.start}..{r.stop - 1} offline (no duties, node running) at {where} "
+                    f"for {self.slots} slots ({self.slots / slots_per_epoch:g} epochs)")
+        if self.action == "exit":
+            return f"{self.node}: `pybeacon validator exit --index {self.validator}` against its API at {where}"
         return f"{self.node} killed (SIG{self.signal}) at {where}, restarted {self.slots} slots later"
 
 
@@ -402,10 +415,11 @@ def _parse_link(data: Any, where: str) -> Link:
 
 def _parse_event(data: Any, where: str, spe: int) -> Event:
     data = _mapping(data, where)
-    _no_unknown(data, {"action", "node", "at_slot", "at_epoch", "slots", "signal"}, where)
+    _no_unknown(data, {"action", "node", "at_slot", "at_epoch", "slots", "signal", "validators", "validator",
+                       "epochs"}, where)
     action = data.get("action")
-    if action not in ("join", "pause", "restart"):
-        raise _fail(f"{where}.action", f"must be join, pause or restart, got {action!r}")
+    if action not in EVENT_ACTIONS:
+        raise _fail(f"{where}.action", f"must be one of {', '.join(EVENT_ACTIONS)}, got {action!r}")
     node = _str(data.get("node"), f"{where}.node")
     if ("at_slot" in data) == ("at_epoch" in data):
         raise _fail(where, "needs exactly one of at_slot, at_epoch")
@@ -420,9 +434,34 @@ def _parse_event(data: Any, where: str, spe: int) -> Event:
         if signal not in ("KILL", "TERM", "INT"):
             raise _fail(f"{where}.signal", f"must be KILL, TERM or INT, got {signal!r}")
         event.signal = signal
+    elif action in ("offline", "exit"):
+        _parse_ops_event(event, data, where, spe)
     elif "slots" in data or "signal" in data:
         raise _fail(where, "slots/signal only apply to pause and restart")
+    if action not in ("offline", "exit") and ({"validators", "validator", "epochs"} & set(data)):
+        raise _fail(where, "validators/validator/epochs only apply to offline and exit")
     return event
+
+
+def _parse_ops_event(event: Event, data: Mapping[str, Any], where: str, spe: int) -> None:
+    """offline: validators START:COUNT for `epochs` (or `slots`); exit: one validator index."""
+    if "signal" in data:
+        raise _fail(where, "signal only applies to restart")
+    if event.action == "offline":
+        if "validator" in data:
+            raise _fail(where, "offline takes validators: START:COUNT (validator is for exit)")
+        start, count = _validator_range(data.get("validators"), f"{where}.validators")
+        if not count:
+            raise _fail(f"{where}.validators", "must name at least one validator (START:COUNT)")
+        event.validators = f"{start}:{count}"
+        if ("slots" in data) == ("epochs" in data):
+            raise _fail(where, "offline needs exactly one of epochs, slots (how long they stay off)")
+        event.slots = (_int(data["slots"], f"{where}.slots", 1) if "slots" in data
+                       else _int(data["epochs"], f"{where}.epochs", 1) * spe)
+    else:
+        if {"validators", "slots", "epochs"} & set(data):
+            raise _fail(where, "exit takes one validator: V (and no validators/slots/epochs)")
+        event.validator = _int(data.get("validator"), f"{where}.validator")
 
 
 TOP_KEYS = {"name", "title", "description", "preset", "config", "validators", "genesis_delay", "genesis",
@@ -518,6 +557,14 @@ def parse_spec(data: Any, name: str = "testnet", path: Path | None = None) -> Sp
     for i, e in enumerate(events):
         if e.node not in ids:
             raise _fail(f"events[{i}].node", f"unknown node {e.node!r}")
+        if e.action == "offline":
+            n = next(x for x in nodes if x.id == e.node)
+            r, own = e.validator_range(), range(n.validators_start, n.validators_start + n.validators_count)
+            if not own or r.start < own.start or r.stop > own.stop:
+                raise _fail(f"events[{i}].validators", f"{e.validators} is not a subset of what {e.node} runs "
+                            f"({f'{own.start}:{len(own)}' if own else 'no validators'})")
+        if e.action == "exit" and e.validator >= validators:
+            raise _fail(f"events[{i}].validator", f"{e.validator} is not one of the {validators} genesis validators")
     joins = [e for e in events if e.action == "join"]
     joiners = [e.node for e in joins]
     if len(set(joiners)) != len(joiners):
@@ -538,14 +585,20 @@ def parse_spec(data: Any, name: str = "testnet", path: Path | None = None) -> Sp
 
     # goal
     goal_data = _mapping(data["goal"], "goal")
-    _no_unknown(goal_data, {"finalized_epoch", "nodes", "peered", "hold"}, "goal")
+    _no_unknown(goal_data, {"finalized_epoch", "nodes", "peered", "hold", "exited"}, "goal")
     fin = goal_data.get("finalized_epoch")
     finalized_epoch = None if fin is None else _int(fin, "goal.finalized_epoch", 1)
     peered = goal_data.get("peered", False)
     if not isinstance(peered, bool):
         raise _fail("goal.peered", f"must be true or false, got {peered!r}")
-    if finalized_epoch is None and not peered:
-        raise _fail("goal", "needs finalized_epoch and/or peered: true")
+    exited = goal_data.get("exited", [])
+    if isinstance(exited, int) and not isinstance(exited, bool):
+        exited = [exited]
+    if not isinstance(exited, list) or any(not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < validators
+                                           for v in exited):
+        raise _fail("goal.exited", f"must be a list of genesis validator indices (0..{validators - 1}), got {exited!r}")
+    if finalized_epoch is None and not peered and not exited:
+        raise _fail("goal", "needs finalized_epoch and/or peered: true (and/or exited: [validator indices])")
     goal_nodes = goal_data.get("nodes", [n.id for n in nodes])
     if isinstance(goal_nodes, str):
         goal_nodes = [goal_nodes]
@@ -561,7 +614,7 @@ def parse_spec(data: Any, name: str = "testnet", path: Path | None = None) -> Sp
         if lonely:
             raise _fail("goal.peered", f"{', '.join(lonely)} has no static peering edge to check")
     hold = parse_duration(goal_data["hold"], "goal.hold") if "hold" in goal_data else 0.0
-    goal = Goal(finalized_epoch, list(goal_nodes), peered, hold)
+    goal = Goal(finalized_epoch, list(goal_nodes), peered, hold, list(exited))
 
     genesis_delay = parse_duration(data.get("genesis_delay", 30), "genesis_delay")
     if "time_limit" in data:

@@ -9,6 +9,10 @@ Duty accounting (per slot, per kind): every assigned duty ends as exactly one of
   done      signed and published,
   declined  refused by slashing protection,
   missed    not done in time (node syncing, an error, the slot over before we got to it).
+A validator set *offline* (`set_offline`, the testnet's offline event) does none of its duties:
+they are counted as "offline" in the totals, not as missed. It signs nothing while offline, and
+when it comes back every signature still goes through slashing protection, so a validator that
+returns cannot contradict what it signed before it left.
 """
 from __future__ import annotations
 
@@ -85,6 +89,28 @@ class ValidatorService:
         self.totals = DutyTotals()
         self._verified: set = set()  # roots of pooled attestations whose signature we checked
         self._attested_slots: set[int] = set()
+        self.offline: set[int] = set()  # validators told to skip their duties (set_offline)
+
+    # --- offline toggle ---------------------------------------------------------------------
+    def set_offline(self, indices: Sequence[int], offline: bool) -> list[int]:
+        """Stop (or resume) the duties of `indices`, all of which must be ours (ValueError
+        names the first that is not). Returns the sorted offline set afterwards."""
+        foreign = [i for i in indices if i not in self.keys]
+        if foreign:
+            raise ValueError(f"validator {foreign[0]} is not run by this node "
+                             f"(it runs {_ranges(sorted(self.keys))})")
+        if offline:
+            self.offline.update(indices)
+        else:
+            self.offline.difference_update(indices)
+        log.warning("validators %s %s; offline now: %s", _ranges(sorted(indices)),
+                    "go offline (no duties)" if offline else "come back online", _ranges(sorted(self.offline)) or "none")
+        return sorted(self.offline)
+
+    def _online_keys(self) -> dict[int, ValidatorKey]:
+        if not self.offline:
+            return self.keys
+        return {i: k for i, k in self.keys.items() if i not in self.offline}
 
     # --- bookkeeping ----------------------------------------------------------------------
     def tally(self, slot: int) -> SlotTally:
@@ -128,6 +154,10 @@ class ValidatorService:
         key = self.keys.get(proposer)
         if key is None:
             return
+        if proposer in self.offline:
+            log.info("slot %d: proposer %d is offline; no block", slot, proposer)
+            self.totals.add("proposal", "offline")
+            return
         if state.validators[proposer].slashed:
             # v0.8.2 still draws slashed (not yet exited) validators as proposers, and
             # process_block_header refuses their blocks: this slot stays empty whatever we do.
@@ -162,8 +192,10 @@ class ValidatorService:
             return
         await self.publisher.publish_block(block)
         self._account(slot, "proposal", "done")
-        log.info("slot %d: proposed block 0x%s (proposer %d, %d attestations, parent slot %d)", slot,
-                 root.hex()[:12], proposer, len(block.body.attestations), head.slot)
+        exits = len(block.body.voluntary_exits)
+        ops = f", {exits} voluntary exit(s)" if exits else ""
+        log.info("slot %d: proposed block 0x%s (proposer %d, %d attestations%s, parent slot %d)", slot,
+                 root.hex()[:12], proposer, len(block.body.attestations), ops, head.slot)
 
     def _build_block(self, state: Any, parent_root: bytes, slot: int, key: ValidatorKey) -> Any:
         cfg = state.config
@@ -197,7 +229,11 @@ class ValidatorService:
         if state.slot < slot:
             process_slots(state, slot)
         cfg = state.config
-        duties = epoch_attester_duties(state, compute_epoch_of_slot(slot, cfg=cfg), self.keys).get(slot, [])
+        if self.offline:
+            absent = epoch_attester_duties(state, compute_epoch_of_slot(slot, cfg=cfg),
+                                           {i: self.keys[i] for i in self.offline}).get(slot, [])
+            self.totals.add("attestation", "offline", sum(len(d.validators) for d in absent))
+        duties = epoch_attester_duties(state, compute_epoch_of_slot(slot, cfg=cfg), self._online_keys()).get(slot, [])
         expected = sum(len(d.validators) for d in duties)
         if not expected:
             return
@@ -253,11 +289,12 @@ class ValidatorService:
                 continue
             process_slots(state, slot)
             proposer = int(get_beacon_proposer_index(state))
-            if proposer in self.keys and not state.validators[proposer].slashed:
+            if proposer in self.keys and proposer not in self.offline and not state.validators[proposer].slashed:
                 self._account(slot, "proposal", "missed")
             if slot not in self._attested_slots:
                 self._attested_slots.add(slot)
-                duties = epoch_attester_duties(state, compute_epoch_of_slot(slot, cfg=cfg), self.keys).get(slot, [])
+                duties = epoch_attester_duties(state, compute_epoch_of_slot(slot, cfg=cfg),
+                                               self._online_keys()).get(slot, [])
                 self._account(slot, "attestation", "missed", sum(len(d.validators) for d in duties))
 
     def duties(self, epoch: int) -> dict[str, Any]:
@@ -284,3 +321,16 @@ class ValidatorService:
             "attesters": [{"slot": d.slot, "shard": d.shard, "validators": list(d.validators)}
                           for slot in sorted(attesters) for d in attesters[slot]],
         }
+
+
+def _ranges(indices: Sequence[int]) -> str:
+    """[0, 1, 2, 5] -> '0-2,5' (for log lines and errors)."""
+    out: list[str] = []
+    for i in indices:
+        if out and "-" in out[-1] and int(out[-1].split("-")[1]) == i - 1:
+            out[-1] = f"{out[-1].split('-')[0]}-{i}"
+        elif out and "-" not in out[-1] and int(out[-1]) == i - 1:
+            out[-1] = f"{out[-1]}-{i}"
+        else:
+            out.append(str(i))
+    return ",".join(out)

@@ -141,7 +141,7 @@ def test_http_server_edge_cases(running):
     big = b"GET /node/status HTTP/1.1\r\n" + b"X-Pad: " + b"a" * 20000 + b"\r\n\r\n"
     reply = raw_request(running.http_port, big)
     assert reply == b"" or reply.startswith((b"HTTP/1.1 400", b"HTTP/1.1 431")), reply[:80]
-    # A request body is refused before it is read (every endpoint is a GET).
+    # A request body is refused before it is read (only small JSON bodies are taken).
     body = raw_request(running.http_port, b"GET /node/status HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
                                           b"Connection: close\r\n\r\n")
     assert body.startswith(b"HTTP/1.1 413") and b'"code":413' in body
