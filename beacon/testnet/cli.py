@@ -103,6 +103,8 @@ def _summary(spec: Spec) -> str:
     goal = f"finalized epoch {spec.goal.finalized_epoch}" if spec.goal.finalized_epoch else ""
     if spec.goal.peered:
         goal = (goal + " and " if goal else "") + "peered"
+    if spec.goal.slashed:
+        goal = (goal + " and " if goal else "") + f"validator(s) {', '.join(map(str, spec.goal.slashed))} slashed"
     if spec.goal.hold:
         goal += f", held {spec.goal.hold:g} s"
     lines.append(f"  goal: {goal} on {', '.join(spec.goal.nodes)}")

@@ -25,6 +25,7 @@ import yaml
 
 from beacon.testnet import status as st
 from beacon.testnet.netns import NetnsError, NetnsLab
+from beacon.testnet.slashing import ChaosError, SlashingWatch
 from beacon.testnet.spec import Client, Node, Spec
 
 STOP_GRACE = 8.0  # seconds between SIGTERM and SIGKILL at shutdown
@@ -95,6 +96,7 @@ class RunResult:
     nodes: dict[str, NodeRuntime]
     goal_times: dict[str, float]
     first_finality: dict[str, float]
+    slashing: dict = dataclasses.field(default_factory=dict)  # beacon/testnet/slashing.py summary()
 
 
 def pybeacon_command() -> list[str]:
@@ -177,6 +179,7 @@ class TestnetRun:
         self._samples_file: TextIO | None = None
         self._pending: list[tuple[int, str, str]] = []  # (slot, action, node) not yet done
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(2, len(spec.nodes)))
+        self.slashing = SlashingWatch(spec)
 
     # ------------------------------------------------------------------ small helpers
     def say(self, text: str) -> None:
@@ -295,7 +298,7 @@ class TestnetRun:
             "validator_args": ["--validators", words["validators"]] if n.validators_count else [],
             "bootnode_args": self.bootnode_args(rt),
         }
-        rt.command = expand(rt.client.command, words, lists)
+        rt.command = expand(rt.client.command, words, lists) + self.slashing.command_extra(n.id)
         argv = (self.lab.exec_prefix(n.id) if self.lab else []) + rt.command
         env = child_env(rt.client.env)
         log = open(rt.log_path, "ab")
@@ -381,6 +384,8 @@ class TestnetRun:
                 self._pending.append((e.at_slot, "join", e.node))
             elif e.action == "pause":
                 self._pending += [(e.at_slot, "pause", e.node), (e.at_slot + e.slots, "resume", e.node)]
+            elif e.action == "equivocate":
+                self._pending.append((e.at_slot, f"equivocate:{e.validator}:{e.kind}", e.node))
             else:  # restart: the kill sorts before the start even when slots is 0 (stable sort)
                 self._pending += [(e.at_slot, "kill:" + e.signal, e.node), (e.at_slot + e.slots, "start", e.node)]
         self._pending.sort(key=lambda p: p[0])
@@ -435,6 +440,13 @@ class TestnetRun:
                 rt.exits.append(f"killed by harness (SIG{action.split(':')[1]}, exit {rt.proc.returncode})")
                 rt.state = "down"
                 self.note(f"slot {slot}: {node_id} killed with SIG{action.split(':')[1]}")
+            elif action.startswith("equivocate:"):
+                _, validator, kind = action.split(":")
+                try:
+                    self.note(f"slot {slot}: " + self.slashing.arm(node_id, rt.http_port, rt.connector, int(validator),
+                                                                    kind, self.clock()))
+                except ChaosError as e:
+                    self.problem(f"slot {slot}: {e}")
 
     def check_processes(self) -> None:
         for rt in self.nodes.values():
@@ -533,6 +545,8 @@ class TestnetRun:
         goal = self.spec.goal
         if latest is None or not latest.ok:
             return False
+        # Asked first, whatever else is missing: the first sighting of each slashing is a figure.
+        slashed = self.slashing.node_slashed(rt.node.id, rt.http_port, rt.connector, latest.t) if goal.slashed else True
         if goal.finalized_epoch is not None and (latest.finalized_epoch or 0) < goal.finalized_epoch:
             return False
         if goal.peered:
@@ -540,14 +554,14 @@ class TestnetRun:
             ids = rt.last_peer_ids
             known = {self.nodes[w].peer_id for w in want if self.nodes[w].peer_id}
             if ids is not None and len(known) == len(want):
-                return known <= set(ids)
+                return known <= set(ids) and slashed
             if latest.peers is None and rt.peer_id is not None:
                 # A node that tells nobody its peers (a log-watched client): a connection is
                 # held when every neighbour lists this node's peer id among its own peers.
                 return all(self.nodes[w].last_peer_ids is not None and rt.peer_id in self.nodes[w].last_peer_ids
-                           for w in want)
-            return (latest.peers or 0) >= len(want)
-        return True
+                           for w in want) and slashed
+            return (latest.peers or 0) >= len(want) and slashed
+        return slashed
 
     def watch(self) -> tuple[bool, str]:
         deadline = self.started + self.spec.time_limit
@@ -558,6 +572,8 @@ class TestnetRun:
             self.check_processes()
             for s in self.poll():
                 latest[s.node] = s
+            if self.slashing.orders:
+                self.slashing.refresh_signed(self.nodes)
             for g in self.spec.goal.nodes:
                 if g in self.goal_times:
                     continue
@@ -638,7 +654,8 @@ class TestnetRun:
                     spec=self.spec, out_dir=self.out, mode="netns" if self.use_netns else "loopback",
                     genesis_time=self.genesis_time, started=self.started, ended=self.clock(), reached=reached,
                     reason=reason, samples=self.samples, problems=self.problems, timeline=self.timeline,
-                    nodes=self.nodes, goal_times=self.goal_times, first_finality=self.first_finality)
+                    nodes=self.nodes, goal_times=self.goal_times, first_finality=self.first_finality,
+                    slashing=self.slashing.summary())
                 write_summary(self.result)
             finally:
                 for sig, handler in old.items():
@@ -654,7 +671,7 @@ def write_summary(res: RunResult) -> None:
         "name": res.spec.name, "reached": res.reached, "reason": res.reason, "mode": res.mode,
         "genesis_time": res.genesis_time, "started": res.started, "ended": res.ended,
         "goal_times": res.goal_times, "first_finality": res.first_finality, "problems": res.problems,
-        "timeline": res.timeline,
+        "timeline": res.timeline, "slashing": res.slashing,
         "nodes": {k: {"role": v.node.role, "client": v.client.name, "ip": v.ip, "port": v.port,
                       "peer_id": v.peer_id, "command": v.command, "starts": v.starts, "exits": v.exits,
                       "netem": v.netem} for k, v in res.nodes.items()},

@@ -51,7 +51,10 @@ LOG_FIELDS = ("head_slot", "justified_epoch", "finalized_epoch", "peers", "head_
 # genesis_root is the state root of the genesis the client built, checked against genesis.ssz.
 LOG_ROOT_FIELDS = ("head_root", "finalized_root", "genesis_root")
 GENESIS_MODES = ("shared", "own")
-EVENT_ACTIONS = ("join", "pause", "restart")
+EVENT_ACTIONS = ("join", "pause", "restart", "equivocate")
+EQUIVOCATION_KINDS = ("proposal", "double_vote", "surround_vote")  # beacon/validator/service.py
+# What `equivocate` adds to a node's command; only pybeacon has the chaos endpoint behind it.
+EQUIVOCATION_FLAG = "--unsafe-allow-equivocation"
 ROLES = ("A", "B")
 NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 
@@ -120,15 +123,18 @@ class Goal:
     nodes: list[str]
     peered: bool = False
     hold: float = 0.0  # seconds the condition must hold without a break before a node counts
+    slashed: list[int] = dataclasses.field(default_factory=list)  # validators slashed in the node's head state
 
 
 @dataclasses.dataclass
 class Event:
-    action: str  # join | pause | restart
+    action: str  # join | pause | restart | equivocate
     node: str
     at_slot: int
     slots: int = 0  # pause: how long stopped; restart: how long down
     signal: str = "KILL"  # restart: how the node is killed
+    validator: int = -1  # equivocate: whose keys sign the slashable pair
+    kind: str = ""  # equivocate: proposal | double_vote | surround_vote
 
     def describe(self, slots_per_epoch: int) -> str:
         where = f"slot {self.at_slot} (epoch {self.at_slot / slots_per_epoch:g})"
@@ -136,6 +142,9 @@ class Event:
             return f"{self.node} joins at {where} and syncs from genesis"
         if self.action == "pause":
             return f"{self.node} paused (SIGSTOP) at {where} for {self.slots} slots"
+        if self.action == "equivocate":
+            return (f"{self.node} ordered at {where} to make validator {self.validator} equivocate ({self.kind}) "
+                    "at its next duty")
         return f"{self.node} killed (SIG{self.signal}) at {where}, restarted {self.slots} slots later"
 
 
@@ -402,10 +411,10 @@ def _parse_link(data: Any, where: str) -> Link:
 
 def _parse_event(data: Any, where: str, spe: int) -> Event:
     data = _mapping(data, where)
-    _no_unknown(data, {"action", "node", "at_slot", "at_epoch", "slots", "signal"}, where)
+    _no_unknown(data, {"action", "node", "at_slot", "at_epoch", "slots", "signal", "validator", "kind"}, where)
     action = data.get("action")
-    if action not in ("join", "pause", "restart"):
-        raise _fail(f"{where}.action", f"must be join, pause or restart, got {action!r}")
+    if action not in EVENT_ACTIONS:
+        raise _fail(f"{where}.action", f"must be join, pause, restart or equivocate, got {action!r}")
     node = _str(data.get("node"), f"{where}.node")
     if ("at_slot" in data) == ("at_epoch" in data):
         raise _fail(where, "needs exactly one of at_slot, at_epoch")
@@ -422,6 +431,14 @@ def _parse_event(data: Any, where: str, spe: int) -> Event:
         event.signal = signal
     elif "slots" in data or "signal" in data:
         raise _fail(where, "slots/signal only apply to pause and restart")
+    if action == "equivocate":
+        event.validator = _int(data.get("validator"), f"{where}.validator")
+        kind = data.get("kind")
+        if kind not in EQUIVOCATION_KINDS:
+            raise _fail(f"{where}.kind", f"must be {', '.join(EQUIVOCATION_KINDS)}, got {kind!r}")
+        event.kind = kind
+    elif "validator" in data or "kind" in data:
+        raise _fail(where, "validator/kind only apply to equivocate")
     return event
 
 
@@ -518,6 +535,13 @@ def parse_spec(data: Any, name: str = "testnet", path: Path | None = None) -> Sp
     for i, e in enumerate(events):
         if e.node not in ids:
             raise _fail(f"events[{i}].node", f"unknown node {e.node!r}")
+        if e.action == "equivocate":
+            n = next(n for n in nodes if n.id == e.node)
+            if not n.validators_start <= e.validator < n.validators_start + n.validators_count:
+                raise _fail(f"events[{i}].validator", f"{e.node} does not run validator {e.validator}")
+    equivocators = [e.validator for e in events if e.action == "equivocate"]
+    if len(set(equivocators)) != len(equivocators):
+        raise _fail("events", "one equivocate event per validator (a slashed validator cannot be slashed again)")
     joins = [e for e in events if e.action == "join"]
     joiners = [e.node for e in joins]
     if len(set(joiners)) != len(joiners):
@@ -538,14 +562,18 @@ def parse_spec(data: Any, name: str = "testnet", path: Path | None = None) -> Sp
 
     # goal
     goal_data = _mapping(data["goal"], "goal")
-    _no_unknown(goal_data, {"finalized_epoch", "nodes", "peered", "hold"}, "goal")
+    _no_unknown(goal_data, {"finalized_epoch", "nodes", "peered", "hold", "slashed"}, "goal")
     fin = goal_data.get("finalized_epoch")
     finalized_epoch = None if fin is None else _int(fin, "goal.finalized_epoch", 1)
     peered = goal_data.get("peered", False)
     if not isinstance(peered, bool):
         raise _fail("goal.peered", f"must be true or false, got {peered!r}")
-    if finalized_epoch is None and not peered:
-        raise _fail("goal", "needs finalized_epoch and/or peered: true")
+    slashed = goal_data.get("slashed", [])
+    if not isinstance(slashed, list) or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < validators
+                                                for v in slashed):
+        raise _fail("goal.slashed", f"must be a list of validator indices below {validators}, got {slashed!r}")
+    if finalized_epoch is None and not peered and not slashed:
+        raise _fail("goal", "needs finalized_epoch and/or peered: true and/or slashed: [validators]")
     goal_nodes = goal_data.get("nodes", [n.id for n in nodes])
     if isinstance(goal_nodes, str):
         goal_nodes = [goal_nodes]
@@ -561,7 +589,7 @@ def parse_spec(data: Any, name: str = "testnet", path: Path | None = None) -> Sp
         if lonely:
             raise _fail("goal.peered", f"{', '.join(lonely)} has no static peering edge to check")
     hold = parse_duration(goal_data["hold"], "goal.hold") if "hold" in goal_data else 0.0
-    goal = Goal(finalized_epoch, list(goal_nodes), peered, hold)
+    goal = Goal(finalized_epoch, list(goal_nodes), peered, hold, list(slashed))
 
     genesis_delay = parse_duration(data.get("genesis_delay", 30), "genesis_delay")
     if "time_limit" in data:
@@ -652,4 +680,10 @@ def check_limits(spec: Spec, use_netns: bool = False) -> list[str]:
         for e in spec.events:
             if e.node in ids and e.action not in lim.events:
                 problems.append(f"{who} cannot {e.action} ({e.node} at slot {e.at_slot}){why('events')}")
+            elif e.node in ids and e.action == "equivocate" and client.name != "pybeacon":
+                problems.append(f"{who} cannot equivocate ({e.node} at slot {e.at_slot}): the chaos endpoint "
+                                f"behind {EQUIVOCATION_FLAG} is pybeacon's")
+        if spec.goal.slashed and client.watch != "status" and any(g in ids for g in spec.goal.nodes):
+            problems.append(f"{who} cannot be a goal node for goal.slashed: it is read from the node's "
+                            "/eth/v1 API, and this client is watched by its " + client.watch)
     return problems
