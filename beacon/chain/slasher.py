@@ -44,6 +44,10 @@ class Slasher:
         self._proposals: dict[int, dict[int, tuple[bytes, Any]]] = {}
         # validator -> target epoch -> vote
         self._votes: dict[int, dict[int, _Vote]] = {}
+        # validator -> (highest source, highest target) among its votes (kept on pruning, so at
+        # worst too high: then the full scan runs). An honest vote newer than every earlier one
+        # with a source no lower than theirs can surround nothing: no scan (the common case).
+        self._bounds: dict[int, tuple[int, int]] = {}
         # validators already reported, per kind: one slashing each is enough
         self._reported: set[tuple[str, int]] = set()
         self._newest_epoch = 0
@@ -87,8 +91,10 @@ class Slasher:
             v = int(v)
             history = self._votes.setdefault(v, {})
             conflict = None
-            if ("attestation", v) not in self._reported:
+            bounds = self._bounds.get(v, (-1, -1))
+            if ("attestation", v) not in self._reported and not (target > bounds[1] and source >= bounds[0]):
                 conflict = self._conflict(history, vote)
+            self._bounds[v] = (max(bounds[0], source), max(bounds[1], target))
             if conflict is not None:
                 self._reported.add(("attestation", v))
                 first, second = conflict
@@ -128,3 +134,5 @@ class Slasher:
                     del records[e]
                 if not records:
                     del table[v]
+                    if table is self._votes:
+                        self._bounds.pop(v, None)

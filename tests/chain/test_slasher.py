@@ -88,6 +88,12 @@ def test_memory_is_bounded_by_epochs(genesis16):
     assert len(slasher) <= 3
     # a surround of a vote older than the history goes unnoticed (documented limit)
     assert slasher.on_indexed_attestation(signed_vote(state, 7, 11, 12)) == []
+    # within the history it is found, whether or not the validator's old proposals were pruned
+    slasher = Slasher(state.types, state.config, history_epochs=4)
+    slasher.on_indexed_attestation(signed_vote(state, 7, 8, 10))
+    slasher.on_block(state.types.BeaconBlock(slot=7 * state.config.SLOTS_PER_EPOCH), 7)
+    # epoch 13 prunes the epoch-7 proposal (floor 9) but keeps the vote 8->10, which 5->13 surrounds
+    assert len(slasher.on_indexed_attestation(signed_vote(state, 7, 5, 13))) == 1
 
 
 def test_operation_pool_caps_checks_and_drops_slashings(genesis16):

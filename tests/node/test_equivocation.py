@@ -85,6 +85,8 @@ def test_equivocations_are_detected_by_gossip_and_slashed(tmp_path):
             assert re.search(rf"slashable: validator [\d,]*\b{v}\b[\d,]* signed {OFFENCE[kind]}", b.log), b.log[-3000:]
         assert "gossiped a proposer_slashing" in b.log and "gossiped a attester_slashing" in b.log
         assert re.search(r"includes proposer slashings", a.log + b.log)
+        # The chaos messages were not recorded in slashing protection: no later duty of A's was refused.
+        assert "slashing protection:" not in a.log, [l for l in a.log.splitlines() if "slashing protection:" in l]
         # Honest validators: nothing slashable, and none slashed.
         for v in range(16):
             if v not in KINDS:
