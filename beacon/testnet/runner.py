@@ -577,13 +577,18 @@ class TestnetRun:
             for g in self.spec.goal.nodes:
                 if g in self.goal_times:
                     continue
-                if not self.node_at_goal(self.nodes[g], latest.get(g)):
+                at_goal = self.node_at_goal(self.nodes[g], latest.get(g))
+                while self.slashing.notes:
+                    self.note(f"slot {self.slot_now()}: {self.slashing.notes.pop(0)}")
+                if not at_goal:
                     self._goal_since.pop(g, None)  # a break starts the hold again
                     continue
                 since = self._goal_since.setdefault(g, latest[g].t)
                 if latest[g].t - since >= self.spec.goal.hold:
                     self.goal_times[g] = latest[g].t
                     self.note(f"{g} reached the goal at slot {self.slot_now()}")
+            while self.slashing.notes:  # when every goal node was done before this poll
+                self.note(f"slot {self.slot_now()}: {self.slashing.notes.pop(0)}")
             if all(g in self.goal_times for g in self.spec.goal.nodes):
                 return True, "goal reached"
             lost = [g for g in self.spec.goal.nodes if self.nodes[g].state == "exited"]

@@ -67,6 +67,7 @@ class SlashingWatch:
         self.signed: dict[int, dict[str, Any]] = {}  # validator -> the node's record (slot, time, signed roots)
         self.seen: dict[str, dict[int, dict[str, Any]]] = {}  # node -> validator -> first slashed sighting
         self._last_balance: dict[str, dict[int, int]] = {}  # node -> validator -> latest unslashed balance
+        self.notes: list[str] = []  # for the run's timeline; the runner takes them
 
     def command_extra(self, node_id: str) -> list[str]:
         from beacon.testnet.spec import EQUIVOCATION_FLAG
@@ -109,8 +110,10 @@ class SlashingWatch:
                 continue
             if code == 200:
                 for rec in doc.get("data", []):
-                    if rec.get("slot") is not None:
-                        self.signed.setdefault(int(rec["validator"]), rec)
+                    if rec.get("slot") is not None and int(rec["validator"]) not in self.signed:
+                        self.signed[int(rec["validator"])] = rec
+                        self.notes.append(f"{node_id}: validator {rec['validator']} signed its slashable pair "
+                                          f"({rec['kind']}) at slot {rec['slot']}")
 
     def node_slashed(self, node_id: str, port: int, connector: st.Connector, t: float) -> bool:
         """Whether every goal validator is slashed in this node's head state (recording sightings)."""
@@ -128,6 +131,8 @@ class SlashingWatch:
                 continue
             seen[v] = {"t": t, "balance": doc["balance"], "balance_before": last.get(v),
                        "exit_epoch": doc["exit_epoch"], "status": doc["status"]}
+            self.notes.append(f"{node_id}: validator {v} slashed in its head state (balance {doc['balance']}, "
+                              f"exit epoch {doc['exit_epoch']})")
         return all(v in seen for v in self.spec.goal.slashed)
 
     def summary(self) -> dict[str, Any]:
