@@ -131,3 +131,38 @@ def test_operation_pool_caps_checks_and_drops_slashings(genesis16):
     ps, asl2, _ = pool.for_block(state)
     assert ps == [] and int(proposer) not in pool.proposer_slashings
     assert len(pool.attester_slashings) == 1 and len(asl2) == 1 and asl2[0].hash_tree_root() != asl[0].hash_tree_root()
+
+
+def test_gossip_validator_finds_pools_and_hands_out_a_double_proposal(tmp_path, genesis16, clock):
+    """Through a real Chain (LevelDB in tmp_path): two imported blocks of one proposer and slot
+    make the gossip validator build, check, pool and hand out the ProposerSlashing once; received
+    copies are judged by the spec (a tampered one REJECTed, a repeat IGNOREd)."""
+    from beacon.chain import Chain, Status
+    from beacon.chain.gossip import GossipValidator, Verdict
+
+    builder = ChainBuilder(genesis16)
+    r1 = builder.build(builder.genesis_root, 1, graffiti=b"one")
+    r2 = builder.build(builder.genesis_root, 1, graffiti=b"two")
+    chain = Chain.open(tmp_path, genesis16, clock=clock)
+    try:
+        gossip = GossipValidator(chain, clock=clock)
+        handed: list[tuple[str, Any]] = []
+        gossip.on_slashing.append(lambda kind, op: handed.append((kind, op)))
+        assert chain.import_block(builder.blocks[r1]).status is Status.IMPORTED
+        assert handed == []
+        assert chain.import_block(builder.blocks[r2]).status is Status.IMPORTED
+        assert [k for k, _ in handed] == ["proposer_slashing"]
+        slashing = handed[0][1]
+        assert list(gossip.operations["proposer_slashing"].values()) == [slashing]
+        assert gossip.slashings_found == {"proposer_slashing": 1, "attester_slashing": 0}
+        tampered = slashing.copy()
+        tampered.header_2.signature = slashing.header_1.signature
+        assert gossip.validate_operation("proposer_slashing", tampered.serialize()) is Verdict.REJECT
+        assert gossip.validate_operation("proposer_slashing", slashing.serialize()) is Verdict.IGNORE  # pooled
+        assert gossip.validate_operation("proposer_slashing", b"\x00" * 7) is Verdict.REJECT
+        # a third block of the same proposer and epoch adds nothing: reported once
+        r3 = builder.build(builder.genesis_root, 1, graffiti=b"three")
+        assert chain.import_block(builder.blocks[r3]).status is Status.IMPORTED
+        assert len(handed) == 1
+    finally:
+        chain.close()
