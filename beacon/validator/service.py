@@ -281,6 +281,9 @@ class ValidatorService:
                       ",".join(str(v) for v in signers), int(data.source.epoch), int(data.target.epoch),
                       data.hash_tree_root().hex(), head.root.hex()[:12])
         for order, duty, data in chaos:
+            if order.validator in refused:  # no honest vote to pair with: wait for the next duty
+                order.waiting = f"its vote at slot {slot} was refused by slashing protection"
+                continue
             await self._equivocate_attestation(order, state, head.root, slot, duty, data)
 
     # --- chaos: equivocation on order ----------------------------------------------------------
