@@ -305,6 +305,9 @@ class Node:
         callbacks = getattr(getattr(self.p2p, "view", None), "on_operation", None)
         if isinstance(callbacks, list):
             callbacks.append(self._on_operation)
+        found = getattr(getattr(getattr(self.p2p, "view", None), "gossip", None), "on_slashing", None)
+        if isinstance(found, list):
+            found.append(lambda kind, _op: self.metrics.slashings_found.labels(kind).inc())
 
     def _on_operation(self, topic: str, op: Any) -> None:
         name = type(op).__name__

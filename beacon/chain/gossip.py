@@ -271,17 +271,20 @@ class GossipValidator:
 
     def _found(self, kind: str, op: Any) -> None:
         process = process_proposer_slashing if kind == "proposer_slashing" else process_attester_slashing
+        who = sorted(_slashed_by(op)) if kind == "attester_slashing" else [int(op.proposer_index)]
+        what = "two blocks in one epoch" if kind == "proposer_slashing" else _vote_kind(op)
         if self._covered(kind, op):
+            log.info("slashable: validator %s signed %s; a %s of it is already pooled (from a peer)",
+                     ",".join(map(str, who)), what, kind)
             return
         state = self.chain.head_state()
         try:
             process(state, op)
         except (StateTransitionError, AssertionError, IndexError, ValueError) as e:
-            log.info("found a %s that the head state does not take: %s", kind, e)
+            log.info("slashable: validator %s signed %s, but the head state does not take the %s: %s",
+                     ",".join(map(str, who)), what, kind, e)
             return
         self.slashings_found[kind] += 1
-        who = sorted(_slashed_by(op)) if kind == "attester_slashing" else [int(op.proposer_index)]
-        what = "two blocks in one epoch" if kind == "proposer_slashing" else _vote_kind(op)
         log.warning("slashable: validator %s signed %s; %s built", ",".join(map(str, who)), what, kind,
                     extra={"fields": {"slashing": kind, "validators": who, "offence": what}})
         pool = self.operations[kind]
