@@ -28,6 +28,7 @@ import trio
 from beacon.api.events import EventStream
 from beacon.api.metrics import Metrics
 from beacon.api.server import make_app, serve
+from beacon.api.chaos import ChaosApi
 from beacon.api.v1 import BeaconApiV1
 from beacon.api.views import Views
 from beacon.chain import Chain, Status
@@ -63,6 +64,7 @@ class NodeOptions:
     metrics_port: Optional[int] = 8008  # None: no metrics endpoint
     p2p: bool = True  # False: run without networking (tests of a single node)
     discovery: Any = None  # beacon.p2p.discv5.service.DiscoveryOptions; None: no discovery
+    allow_equivocation: bool = False  # --unsafe-allow-equivocation: the chaos endpoint may order slashable pairs
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -236,6 +238,7 @@ class Node:
         chain.events.subscribe("finalized", self._on_finalized)
         self.views = Views(self)
         self.api_v1 = BeaconApiV1(self)
+        self.chaos_api = ChaosApi(self)
         self.event_stream = EventStream(self.chain, config)
 
     # --- construction ------------------------------------------------------------------------
@@ -317,6 +320,9 @@ class Node:
         callbacks = getattr(getattr(self.p2p, "view", None), "on_operation", None)
         if isinstance(callbacks, list):
             callbacks.append(self._on_operation)
+        found = getattr(getattr(getattr(self.p2p, "view", None), "gossip", None), "on_slashing", None)
+        if isinstance(found, list):
+            found.append(lambda kind, _op: self.metrics.slashings_found.labels(kind).inc())
 
     def _on_operation(self, topic: str, op: Any) -> None:
         name = type(op).__name__
@@ -398,7 +404,7 @@ class Node:
         if o.http_port is not None:
             from beacon.api.ops import OpsApi
 
-            routes = [*self.views.routes(), *self.api_v1.routes(), *OpsApi(self).routes(),
+            routes = [*self.views.routes(), *self.api_v1.routes(), *OpsApi(self).routes(), *self.chaos_api.routes(),
                       Route("/eth/v1/events", self.event_stream.endpoint, methods=["GET"])]
             port = await nursery.start(serve, make_app(routes), o.http_address, o.http_port, "api")
             log.info("HTTP API on http://%s:%d/node/status and /eth/v1", o.http_address, port)

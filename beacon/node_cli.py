@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     v = parser.add_argument_group("validators (interop keys)")
     v.add_argument("--validators", metavar="START:COUNT", help="run validators START..START+COUNT-1")
     v.add_argument("--validator-indices", metavar="I,J,..", help="run these validator indices")
+    v.add_argument("--unsafe-allow-equivocation", action="store_true",
+                   help="TESTNETS ONLY: let POST /pybeacon/v1/chaos/equivocate make our validators sign slashable "
+                        "pairs (they get slashed); without it that endpoint answers 403")
 
     n = parser.add_argument_group("p2p")
     n.add_argument("--listen-address", default="0.0.0.0", help="IPv4 address to listen on (default 0.0.0.0)")
@@ -210,7 +213,10 @@ def run(args: argparse.Namespace) -> int:
     options = NodeOptions(datadir=datadir, listen_address=args.listen_address, port=args.port,
                           static_peers=tuple(args.peers), http_address=args.http_address, http_port=args.http_port,
                           metrics_address=args.metrics_address, metrics_port=args.metrics_port, p2p=not args.no_p2p,
-                          discovery=discovery)
+                          discovery=discovery, allow_equivocation=args.unsafe_allow_equivocation)
+    if args.unsafe_allow_equivocation:
+        logging.getLogger("beacon.node").warning(
+            "--unsafe-allow-equivocation: the chaos endpoint can make this node's validators sign slashable messages")
     from beacon.db import StoreError
     from beacon.validator.protection import ProtectionError
 

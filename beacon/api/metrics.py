@@ -66,6 +66,10 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 12.0), registry=r)
         self.attestation_pool = Gauge("pybeacon_attestation_pool_size", "Aggregates in the attestation pool",
                                       registry=r)
+        self.slashings_found = Counter("pybeacon_slashings_found", "Slashable pairs this node found and gossiped",
+                                       ["kind"], registry=r)
+        for kind in ("proposer_slashing", "attester_slashing"):
+            self.slashings_found.labels(kind)
         for kind in ("proposal", "attestation"):  # so the series exist (at 0) from the start
             self.duties.labels(kind)
             self.duties_missed.labels(kind)

@@ -20,6 +20,11 @@ p2p decodes nothing and imports no state function: it hands the payload of a top
   failure, IGNORE repeats, ACCEPT otherwise. Accepted operations are kept in a bounded pool
   and passed to `on_operation` callbacks (the node's operation pool).
 
+Slashings found here: every imported block (the chain's "block" event) and every gossip
+attestation whose signature verified goes to the `Slasher` (beacon/chain/slasher.py). A
+slashing it builds that `process_*` accepts on the head state joins the pool as above and is
+handed to `on_slashing` callbacks as well (p2p gossips it).
+
 Everything here runs synchronously on the caller's thread (the state transition is
 CPU-bound Python).
 """
@@ -35,12 +40,14 @@ from typing import Any, Callable
 from beacon.crypto import bls
 from beacon.ssz import DecodeError, decode
 from beacon.state import (
-    StateTransitionError, compute_start_slot_of_epoch, get_attestation_data_slot, get_indexed_attestation,
-    is_valid_indexed_attestation, process_attester_slashing, process_proposer_slashing, process_voluntary_exit,
+    StateTransitionError, compute_start_slot_of_epoch, get_attestation_data_slot, get_beacon_proposer_index,
+    get_indexed_attestation, is_valid_indexed_attestation, process_attester_slashing, process_proposer_slashing,
+    process_voluntary_exit,
 )
 from beacon.state.slots import process_slots
 
 from .service import Chain, Status
+from .slasher import Slasher
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +97,10 @@ class GossipValidator:
         self._checkpoint_states: OrderedDict[tuple[int, bytes], Any] = OrderedDict()
         self.operations: dict[str, OrderedDict[bytes, Any]] = {k: OrderedDict() for k in OPERATION_KINDS}
         self.on_operation: list[OperationCallback] = []
+        self.slasher = Slasher(self.types, self.config)
+        self.on_slashing: list[OperationCallback] = []  # slashings we built (to be gossiped)
+        self.slashings_found: dict[str, int] = {"proposer_slashing": 0, "attester_slashing": 0}
+        chain.events.subscribe("block", self._on_imported_block)
 
     def slot_start(self, slot: int) -> float:
         return self.chain.store.genesis_time + slot * self.config.SECONDS_PER_SLOT
@@ -191,6 +202,8 @@ class GossipValidator:
             return Verdict.IGNORE  # from the future
         if not is_valid_indexed_attestation(state, indexed):
             return Verdict.REJECT
+        for slashing in self.slasher.on_indexed_attestation(indexed):
+            self._found("attester_slashing", slashing)
         # Checked just above: fork choice need not verify the signature again.
         with bls.enabled(False):
             res = self.chain.import_attestation(att)
@@ -237,3 +250,72 @@ class GossipValidator:
             except Exception:
                 log.exception("operation callback failed")
         return Verdict.ACCEPT
+
+    # -- slashings we find ------------------------------------------------------------------
+
+    def _on_imported_block(self, payload: Any) -> None:
+        root, block = payload
+        if int(block.slot) == 0:
+            return
+        try:
+            proposer = int(get_beacon_proposer_index(self.chain.state_at_block(root)))
+        except (KeyError, AssertionError, IndexError, StateTransitionError) as e:
+            log.debug("no proposer for block 0x%s: %s", bytes(root).hex()[:12], e)
+            return
+        slashing = self.slasher.on_block(block, proposer)
+        if slashing is not None:
+            self._found("proposer_slashing", slashing)
+
+    def _covered(self, kind: str, op: Any) -> bool:
+        """A slashing of the same validators is already pooled (from gossip, or found before)."""
+        pool = self.operations[kind]
+        if kind == "proposer_slashing":
+            return any(int(p.proposer_index) == int(op.proposer_index) for p in pool.values())
+        wanted = _slashed_by(op)
+        covered: set[int] = set()
+        for p in pool.values():
+            covered |= _slashed_by(p)
+        return bool(wanted) and wanted <= covered
+
+    def _found(self, kind: str, op: Any) -> None:
+        process = process_proposer_slashing if kind == "proposer_slashing" else process_attester_slashing
+        who = sorted(_slashed_by(op)) if kind == "attester_slashing" else [int(op.proposer_index)]
+        what = "two blocks in one epoch" if kind == "proposer_slashing" else _vote_kind(op)
+        if self._covered(kind, op):
+            log.info("slashable: validator %s signed %s; a %s of it is already pooled (from a peer)",
+                     ",".join(map(str, who)), what, kind)
+            return
+        state = self.chain.head_state()
+        try:
+            process(state, op)
+        except (StateTransitionError, AssertionError, IndexError, ValueError) as e:
+            log.info("slashable: validator %s signed %s, but the head state does not take the %s: %s",
+                     ",".join(map(str, who)), what, kind, e)
+            return
+        self.slashings_found[kind] += 1
+        log.warning("slashable: validator %s signed %s; %s built", ",".join(map(str, who)), what, kind,
+                    extra={"fields": {"slashing": kind, "validators": who, "offence": what}})
+        pool = self.operations[kind]
+        pool[op.hash_tree_root()] = op
+        while len(pool) > MAX_OPERATIONS:
+            pool.popitem(last=False)
+        for cb in list(self.on_operation) + list(self.on_slashing):
+            try:
+                cb(kind, op)
+            except Exception:
+                log.exception("slashing callback failed")
+
+
+def _slashed_by(op: Any) -> set[int]:
+    """Validators an AttesterSlashing names in both attestations."""
+    a, b = op.attestation_1, op.attestation_2
+    return ({int(i) for i in a.custody_bit_0_indices} | {int(i) for i in a.custody_bit_1_indices}) & \
+        ({int(i) for i in b.custody_bit_0_indices} | {int(i) for i in b.custody_bit_1_indices})
+
+
+def _vote_kind(op: Any) -> str:
+    d1, d2 = op.attestation_1.data, op.attestation_2.data
+    if int(d1.target.epoch) == int(d2.target.epoch):
+        return f"a double vote (target epoch {int(d1.target.epoch)})"
+    return (f"a surround vote ({int(d1.source.epoch)}->{int(d1.target.epoch)} around "
+            f"{int(d2.source.epoch)}->{int(d2.target.epoch)})")

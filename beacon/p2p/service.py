@@ -22,7 +22,8 @@ import trio
 from libp2p.peer.id import ID
 
 from .chain_view import GOSSIP_CLOCK_DISPARITY, ChainAdapter
-from .constants import TOPIC_BEACON_ATTESTATION, TOPIC_BEACON_BLOCK, TOPIC_VOLUNTARY_EXIT
+from .constants import (TOPIC_ATTESTER_SLASHING, TOPIC_BEACON_ATTESTATION, TOPIC_BEACON_BLOCK,
+                        TOPIC_PROPOSER_SLASHING, TOPIC_VOLUNTARY_EXIT)
 from .gossip import Gossip, GossipConfig
 from .host import HostConfig, P2PHost
 from .interface import GossipVerdict, ImportResult
@@ -83,6 +84,10 @@ class P2PService:
         )
         self._stop = trio.Event()
         self._running = False
+        # Slashings the chain found in what we saw: gossiped from a task (found synchronously,
+        # inside a validator or an import). Bounded: slashings are rare, a flood is dropped.
+        self._found_send, self._found_recv = trio.open_memory_channel[tuple[str, Any]](64)
+        self.view.gossip.on_slashing.append(self._on_slashing_found)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -94,6 +99,7 @@ class P2PService:
                 await nursery.start(self.peer_manager.run)
                 async with self.gossip.run():
                     await nursery.start(self.sync.run)
+                    nursery.start_soon(self._publish_found)
                     self._running = True
                     self.log.info("p2p service up at %s", self.multiaddr())
                     task_status.started(self.multiaddr())
@@ -132,6 +138,22 @@ class P2PService:
         """Gossip a voluntary exit the caller has judged valid (the API's pool endpoint)."""
         self.view.gossip.remember_operation("voluntary_exit", exit_)
         await self.gossip.publish(TOPIC_VOLUNTARY_EXIT, exit_.serialize(), prevalidated=True)
+
+    def _on_slashing_found(self, kind: str, op: Any) -> None:
+        try:
+            self._found_send.send_nowait((kind, op))
+        except trio.WouldBlock:
+            self.log.warning("dropping a found %s: %d are already waiting to be gossiped", kind, 64)
+
+    async def _publish_found(self) -> None:
+        topics = {"proposer_slashing": TOPIC_PROPOSER_SLASHING, "attester_slashing": TOPIC_ATTESTER_SLASHING}
+        async for kind, op in self._found_recv:
+            try:
+                # Checked by the chain already (and pooled: our own validator would IGNORE it).
+                await self.gossip.publish(topics[kind], op.serialize(), prevalidated=True)
+                self.log.info("gossiped a %s (%d peers on the topic)", kind, len(self.gossip.topic_peers(topics[kind])))
+            except Exception as e:  # noqa: BLE001 - no peers / a refused payload: the block still carries it
+                self.log.warning("gossiping a %s failed: %s", kind, e)
 
     async def publish(self, topic: str, data: bytes) -> None:
         """Gossip raw SSZ on a topic; our own validator judges it first."""

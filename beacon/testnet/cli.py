@@ -105,6 +105,8 @@ def _summary(spec: Spec) -> str:
         goal = (goal + " and " if goal else "") + "peered"
     if spec.goal.exited:
         goal = (goal + " and " if goal else "") + f"validator(s) {', '.join(map(str, spec.goal.exited))} exited"
+    if spec.goal.slashed:
+        goal = (goal + " and " if goal else "") + f"validator(s) {', '.join(map(str, spec.goal.slashed))} slashed"
     if spec.goal.hold:
         goal += f", held {spec.goal.hold:g} s"
     lines.append(f"  goal: {goal} on {', '.join(spec.goal.nodes)}")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterable
 
 from beacon.testnet.runner import RunResult, Sample
+from beacon.testnet.slashing import report_lines as slashing_report_lines
 from beacon.testnet.status import is_abbreviated, root_key
 
 
@@ -78,6 +79,8 @@ def exercise_section(res: RunResult, plot_rel: str | None) -> str:
         goal.append("connected to every static peer")
     if spec.goal.exited:
         goal.append(f"validator(s) {', '.join(map(str, spec.goal.exited))} exited")
+    if spec.goal.slashed:
+        goal.append(f"validator(s) {', '.join(map(str, spec.goal.slashed))} slashed in the head state")
     if spec.goal.hold:
         goal.append(f"held for {spec.goal.hold:g} s")
     lines += [f"Result: {verdict}: {res.reason}. Goal: {' and '.join(goal)} on {', '.join(spec.goal.nodes)}.", ""]
@@ -118,6 +121,7 @@ def exercise_section(res: RunResult, plot_rel: str | None) -> str:
                      f"{ls.finalized_epoch if ls else '—'} | {ls.peers if ls and ls.peers is not None else '—'} | {proc} |")
     if plot_rel:
         lines += ["", f"![head, justified and finalized epoch per node]({plot_rel})"]
+    lines += slashing_report_lines(res.slashing, spec, res.genesis_time)
 
     from beacon.testnet.ops import report_lines
 

@@ -26,6 +26,7 @@ import yaml
 from beacon.testnet import ops
 from beacon.testnet import status as st
 from beacon.testnet.netns import NetnsError, NetnsLab
+from beacon.testnet.slashing import ChaosError, SlashingWatch
 from beacon.testnet.spec import Client, Node, Spec
 
 STOP_GRACE = 8.0  # seconds between SIGTERM and SIGKILL at shutdown
@@ -96,6 +97,7 @@ class RunResult:
     nodes: dict[str, NodeRuntime]
     goal_times: dict[str, float]
     first_finality: dict[str, float]
+    slashing: dict = dataclasses.field(default_factory=dict)  # beacon/testnet/slashing.py summary()
 
 
 def pybeacon_command() -> list[str]:
@@ -179,6 +181,7 @@ class TestnetRun:
         self._pending: list[tuple[int, str, str]] = []  # (slot, action, node) not yet done
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(2, len(spec.nodes)))
         self.ops = ops.OpsTracker(self)  # offline/exit events, their goal and records
+        self.slashing = SlashingWatch(spec)
 
     # ------------------------------------------------------------------ small helpers
     def say(self, text: str) -> None:
@@ -297,7 +300,7 @@ class TestnetRun:
             "validator_args": ["--validators", words["validators"]] if n.validators_count else [],
             "bootnode_args": self.bootnode_args(rt),
         }
-        rt.command = expand(rt.client.command, words, lists)
+        rt.command = expand(rt.client.command, words, lists) + self.slashing.command_extra(n.id)
         argv = (self.lab.exec_prefix(n.id) if self.lab else []) + rt.command
         env = child_env(rt.client.env)
         log = open(rt.log_path, "ab")
@@ -383,6 +386,8 @@ class TestnetRun:
                 self._pending.append((e.at_slot, "join", e.node))
             elif e.action == "pause":
                 self._pending += [(e.at_slot, "pause", e.node), (e.at_slot + e.slots, "resume", e.node)]
+            elif e.action == "equivocate":
+                self._pending.append((e.at_slot, f"equivocate:{e.validator}:{e.kind}", e.node))
             elif e.action == "restart":  # the kill sorts before the start even when slots is 0 (stable sort)
                 self._pending += [(e.at_slot, "kill:" + e.signal, e.node), (e.at_slot + e.slots, "start", e.node)]
         self._pending += ops.pending_actions(self.spec)
@@ -441,6 +446,13 @@ class TestnetRun:
                 rt.exits.append(f"killed by harness (SIG{action.split(':')[1]}, exit {rt.proc.returncode})")
                 rt.state = "down"
                 self.note(f"slot {slot}: {node_id} killed with SIG{action.split(':')[1]}")
+            elif action.startswith("equivocate:"):
+                _, validator, kind = action.split(":")
+                try:
+                    self.note(f"slot {slot}: " + self.slashing.arm(node_id, rt.http_port, rt.connector, int(validator),
+                                                                    kind, self.clock()))
+                except ChaosError as e:
+                    self.problem(f"slot {slot}: {e}")
 
     def check_processes(self) -> None:
         for rt in self.nodes.values():
@@ -539,6 +551,8 @@ class TestnetRun:
         goal = self.spec.goal
         if latest is None or not latest.ok:
             return False
+        # Asked first, whatever else is missing: the first sighting of each slashing is a figure.
+        slashed = self.slashing.node_slashed(rt.node.id, rt.http_port, rt.connector, latest.t) if goal.slashed else True
         if goal.finalized_epoch is not None and (latest.finalized_epoch or 0) < goal.finalized_epoch:
             return False
         if goal.exited and not self.ops.exited(rt, goal.exited):
@@ -548,14 +562,14 @@ class TestnetRun:
             ids = rt.last_peer_ids
             known = {self.nodes[w].peer_id for w in want if self.nodes[w].peer_id}
             if ids is not None and len(known) == len(want):
-                return known <= set(ids)
+                return known <= set(ids) and slashed
             if latest.peers is None and rt.peer_id is not None:
                 # A node that tells nobody its peers (a log-watched client): a connection is
                 # held when every neighbour lists this node's peer id among its own peers.
                 return all(self.nodes[w].last_peer_ids is not None and rt.peer_id in self.nodes[w].last_peer_ids
-                           for w in want)
-            return (latest.peers or 0) >= len(want)
-        return True
+                           for w in want) and slashed
+            return (latest.peers or 0) >= len(want) and slashed
+        return slashed
 
     def watch(self) -> tuple[bool, str]:
         deadline = self.started + self.spec.time_limit
@@ -568,16 +582,23 @@ class TestnetRun:
             for s in samples:
                 latest[s.node] = s
             self.ops.after_poll(samples)
+            if self.slashing.orders:
+                self.slashing.refresh_signed(self.nodes)
             for g in self.spec.goal.nodes:
                 if g in self.goal_times:
                     continue
-                if not self.node_at_goal(self.nodes[g], latest.get(g)):
+                at_goal = self.node_at_goal(self.nodes[g], latest.get(g))
+                while self.slashing.notes:
+                    self.note(f"slot {self.slot_now()}: {self.slashing.notes.pop(0)}")
+                if not at_goal:
                     self._goal_since.pop(g, None)  # a break starts the hold again
                     continue
                 since = self._goal_since.setdefault(g, latest[g].t)
                 if latest[g].t - since >= self.spec.goal.hold:
                     self.goal_times[g] = latest[g].t
                     self.note(f"{g} reached the goal at slot {self.slot_now()}")
+            while self.slashing.notes:  # when every goal node was done before this poll
+                self.note(f"slot {self.slot_now()}: {self.slashing.notes.pop(0)}")
             if all(g in self.goal_times for g in self.spec.goal.nodes):
                 return True, "goal reached"
             lost = [g for g in self.spec.goal.nodes if self.nodes[g].state == "exited"]
@@ -649,7 +670,8 @@ class TestnetRun:
                     spec=self.spec, out_dir=self.out, mode="netns" if self.use_netns else "loopback",
                     genesis_time=self.genesis_time, started=self.started, ended=self.clock(), reached=reached,
                     reason=reason, samples=self.samples, problems=self.problems, timeline=self.timeline,
-                    nodes=self.nodes, goal_times=self.goal_times, first_finality=self.first_finality)
+                    nodes=self.nodes, goal_times=self.goal_times, first_finality=self.first_finality,
+                    slashing=self.slashing.summary())
                 write_summary(self.result)
             finally:
                 for sig, handler in old.items():
@@ -665,7 +687,7 @@ def write_summary(res: RunResult) -> None:
         "name": res.spec.name, "reached": res.reached, "reason": res.reason, "mode": res.mode,
         "genesis_time": res.genesis_time, "started": res.started, "ended": res.ended,
         "goal_times": res.goal_times, "first_finality": res.first_finality, "problems": res.problems,
-        "timeline": res.timeline,
+        "timeline": res.timeline, "slashing": res.slashing,
         "nodes": {k: {"role": v.node.role, "client": v.client.name, "ip": v.ip, "port": v.port,
                       "peer_id": v.peer_id, "command": v.command, "starts": v.starts, "exits": v.exits,
                       "netem": v.netem} for k, v in res.nodes.items()},

@@ -51,7 +51,10 @@ LOG_FIELDS = ("head_slot", "justified_epoch", "finalized_epoch", "peers", "head_
 # genesis_root is the state root of the genesis the client built, checked against genesis.ssz.
 LOG_ROOT_FIELDS = ("head_root", "finalized_root", "genesis_root")
 GENESIS_MODES = ("shared", "own")
-EVENT_ACTIONS = ("join", "pause", "restart", "offline", "exit")
+EVENT_ACTIONS = ("join", "pause", "restart", "offline", "exit", "equivocate")
+EQUIVOCATION_KINDS = ("proposal", "double_vote", "surround_vote")  # beacon/validator/service.py
+# What `equivocate` adds to a node's command; only pybeacon has the chaos endpoint behind it.
+EQUIVOCATION_FLAG = "--unsafe-allow-equivocation"
 ROLES = ("A", "B")
 NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 
@@ -121,17 +124,19 @@ class Goal:
     peered: bool = False
     hold: float = 0.0  # seconds the condition must hold without a break before a node counts
     exited: list[int] = dataclasses.field(default_factory=list)  # validators whose exit epoch is reached
+    slashed: list[int] = dataclasses.field(default_factory=list)  # validators slashed in the node's head state
 
 
 @dataclasses.dataclass
 class Event:
-    action: str  # join | pause | restart | offline | exit
+    action: str  # join | pause | restart | offline | exit | equivocate
     node: str
     at_slot: int
     slots: int = 0  # pause: how long stopped; restart: how long down; offline: how long off duty
     signal: str = "KILL"  # restart: how the node is killed
     validators: str = ""  # offline: START:COUNT, a subset of the node's validators
-    validator: int = -1  # exit: the validator index
+    validator: int = -1  # exit: the validator index; equivocate: whose keys sign the slashable pair
+    kind: str = ""  # equivocate: proposal | double_vote | surround_vote
 
     def validator_range(self) -> range:
         start, count = (int(x) for x in self.validators.split(":"))
@@ -149,6 +154,9 @@ class Event:
                     f"for {self.slots} slots ({self.slots / slots_per_epoch:g} epochs)")
         if self.action == "exit":
             return f"{self.node}: `pybeacon validator exit --index {self.validator}` against its API at {where}"
+        if self.action == "equivocate":
+            return (f"{self.node} ordered at {where} to make validator {self.validator} equivocate ({self.kind}) "
+                    "at its next duty")
         return f"{self.node} killed (SIG{self.signal}) at {where}, restarted {self.slots} slots later"
 
 
@@ -416,7 +424,7 @@ def _parse_link(data: Any, where: str) -> Link:
 def _parse_event(data: Any, where: str, spe: int) -> Event:
     data = _mapping(data, where)
     _no_unknown(data, {"action", "node", "at_slot", "at_epoch", "slots", "signal", "validators", "validator",
-                       "epochs"}, where)
+                       "epochs", "kind"}, where)
     action = data.get("action")
     if action not in EVENT_ACTIONS:
         raise _fail(f"{where}.action", f"must be one of {', '.join(EVENT_ACTIONS)}, got {action!r}")
@@ -438,8 +446,18 @@ def _parse_event(data: Any, where: str, spe: int) -> Event:
         _parse_ops_event(event, data, where, spe)
     elif "slots" in data or "signal" in data:
         raise _fail(where, "slots/signal only apply to pause and restart")
-    if action not in ("offline", "exit") and ({"validators", "validator", "epochs"} & set(data)):
-        raise _fail(where, "validators/validator/epochs only apply to offline and exit")
+    if action == "equivocate":
+        if {"validators", "epochs"} & set(data):
+            raise _fail(where, "validators/epochs only apply to offline")
+        event.validator = _int(data.get("validator"), f"{where}.validator")
+        kind = data.get("kind")
+        if kind not in EQUIVOCATION_KINDS:
+            raise _fail(f"{where}.kind", f"must be {', '.join(EQUIVOCATION_KINDS)}, got {kind!r}")
+        event.kind = kind
+    elif "kind" in data:
+        raise _fail(where, "kind only applies to equivocate")
+    elif action not in ("offline", "exit") and ({"validators", "validator", "epochs"} & set(data)):
+        raise _fail(where, "validators/validator/epochs only apply to offline, exit and equivocate")
     return event
 
 
@@ -565,6 +583,13 @@ def parse_spec(data: Any, name: str = "testnet", path: Path | None = None) -> Sp
                             f"({f'{own.start}:{len(own)}' if own else 'no validators'})")
         if e.action == "exit" and e.validator >= validators:
             raise _fail(f"events[{i}].validator", f"{e.validator} is not one of the {validators} genesis validators")
+        if e.action == "equivocate":
+            n = next(n for n in nodes if n.id == e.node)
+            if not n.validators_start <= e.validator < n.validators_start + n.validators_count:
+                raise _fail(f"events[{i}].validator", f"{e.node} does not run validator {e.validator}")
+    equivocators = [e.validator for e in events if e.action == "equivocate"]
+    if len(set(equivocators)) != len(equivocators):
+        raise _fail("events", "one equivocate event per validator (a slashed validator cannot be slashed again)")
     joins = [e for e in events if e.action == "join"]
     joiners = [e.node for e in joins]
     if len(set(joiners)) != len(joiners):
@@ -585,7 +610,7 @@ def parse_spec(data: Any, name: str = "testnet", path: Path | None = None) -> Sp
 
     # goal
     goal_data = _mapping(data["goal"], "goal")
-    _no_unknown(goal_data, {"finalized_epoch", "nodes", "peered", "hold", "exited"}, "goal")
+    _no_unknown(goal_data, {"finalized_epoch", "nodes", "peered", "hold", "exited", "slashed"}, "goal")
     fin = goal_data.get("finalized_epoch")
     finalized_epoch = None if fin is None else _int(fin, "goal.finalized_epoch", 1)
     peered = goal_data.get("peered", False)
@@ -597,8 +622,13 @@ def parse_spec(data: Any, name: str = "testnet", path: Path | None = None) -> Sp
     if not isinstance(exited, list) or any(not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < validators
                                            for v in exited):
         raise _fail("goal.exited", f"must be a list of genesis validator indices (0..{validators - 1}), got {exited!r}")
-    if finalized_epoch is None and not peered and not exited:
-        raise _fail("goal", "needs finalized_epoch and/or peered: true (and/or exited: [validator indices])")
+    slashed = goal_data.get("slashed", [])
+    if not isinstance(slashed, list) or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < validators
+                                                for v in slashed):
+        raise _fail("goal.slashed", f"must be a list of validator indices below {validators}, got {slashed!r}")
+    if finalized_epoch is None and not peered and not exited and not slashed:
+        raise _fail("goal", "needs finalized_epoch and/or peered: true (and/or exited: [validator indices], "
+                    "slashed: [validator indices])")
     goal_nodes = goal_data.get("nodes", [n.id for n in nodes])
     if isinstance(goal_nodes, str):
         goal_nodes = [goal_nodes]
@@ -614,7 +644,7 @@ def parse_spec(data: Any, name: str = "testnet", path: Path | None = None) -> Sp
         if lonely:
             raise _fail("goal.peered", f"{', '.join(lonely)} has no static peering edge to check")
     hold = parse_duration(goal_data["hold"], "goal.hold") if "hold" in goal_data else 0.0
-    goal = Goal(finalized_epoch, list(goal_nodes), peered, hold, list(exited))
+    goal = Goal(finalized_epoch, list(goal_nodes), peered, hold, exited=list(exited), slashed=list(slashed))
 
     genesis_delay = parse_duration(data.get("genesis_delay", 30), "genesis_delay")
     if "time_limit" in data:
@@ -705,4 +735,10 @@ def check_limits(spec: Spec, use_netns: bool = False) -> list[str]:
         for e in spec.events:
             if e.node in ids and e.action not in lim.events:
                 problems.append(f"{who} cannot {e.action} ({e.node} at slot {e.at_slot}){why('events')}")
+            elif e.node in ids and e.action == "equivocate" and client.name != "pybeacon":
+                problems.append(f"{who} cannot equivocate ({e.node} at slot {e.at_slot}): the chaos endpoint "
+                                f"behind {EQUIVOCATION_FLAG} is pybeacon's")
+        if spec.goal.slashed and client.watch != "status" and any(g in ids for g in spec.goal.nodes):
+            problems.append(f"{who} cannot be a goal node for goal.slashed: it is read from the node's "
+                            "/eth/v1 API, and this client is watched by its " + client.watch)
     return problems

@@ -35,6 +35,25 @@ from beacon.validator.protection import AttestationRequest, SlashingProtection
 log = logging.getLogger("beacon.validator")
 
 GRAFFITI = b"pybeacon"
+# The second block of a chaos proposal equivocation differs from the honest one only here.
+EQUIVOCATION_GRAFFITI = b"pybeacon equivocation"
+EQUIVOCATION_KINDS = ("proposal", "double_vote", "surround_vote")
+
+
+@dataclass
+class Equivocation:
+    """One chaos order (--unsafe-allow-equivocation): what, for whom, and when it was signed."""
+    validator: int
+    kind: str
+    armed_slot: int
+    slot: Optional[int] = None  # when both messages were signed and published
+    time: Optional[float] = None
+    roots: list[str] = field(default_factory=list)  # what was signed (block signing roots / data roots)
+    waiting: str = ""  # why it has not happened yet
+
+    def doc(self) -> dict[str, Any]:
+        return {"validator": self.validator, "kind": self.kind, "armed_slot": self.armed_slot, "slot": self.slot,
+                "time": self.time, "signed": self.roots, "waiting": self.waiting}
 
 
 class Publisher(Protocol):
@@ -90,6 +109,10 @@ class ValidatorService:
         self._verified: set = set()  # roots of pooled attestations whose signature we checked
         self._attested_slots: set[int] = set()
         self.offline: set[int] = set()  # validators told to skip their duties (set_offline)
+        # Chaos: equivocations ordered through the node's chaos endpoint (only with
+        # --unsafe-allow-equivocation). Slashing protection is bypassed for the one extra
+        # message of each, and nothing of it is recorded there.
+        self.equivocations: list[Equivocation] = []
 
     # --- offline toggle ---------------------------------------------------------------------
     def set_offline(self, indices: Sequence[int], offline: bool) -> list[int]:
@@ -193,24 +216,33 @@ class ValidatorService:
         await self.publisher.publish_block(block)
         self._account(slot, "proposal", "done")
         exits = len(block.body.voluntary_exits)
-        ops = f", {exits} voluntary exit(s)" if exits else ""
+        slashings = len(block.body.proposer_slashings) + len(block.body.attester_slashings)
+        ops = (f", {exits} voluntary exit(s)" if exits else "") + (f", {slashings} slashings" if slashings else "")
         log.info("slot %d: proposed block 0x%s (proposer %d, %d attestations%s, parent slot %d)", slot,
                  root.hex()[:12], proposer, len(block.body.attestations), ops, head.slot)
+        if slashings:
+            log.info("slot %d: block 0x%s includes proposer slashings of %s and attester slashings of %s", slot,
+                     root.hex()[:12], [int(p.proposer_index) for p in block.body.proposer_slashings],
+                     [_attester_slashing_indices(a) for a in block.body.attester_slashings])
+        order = self._armed(proposer, ("proposal",))
+        if order is not None:
+            await self._equivocate_proposal(order, state, head.root, slot, key, root)
 
-    def _build_block(self, state: Any, parent_root: bytes, slot: int, key: ValidatorKey) -> Any:
+    def _build_block(self, state: Any, parent_root: bytes, slot: int, key: ValidatorKey,
+                     graffiti: bytes = GRAFFITI) -> Any:
         cfg = state.config
         eth1_data = get_eth1_vote(state, 2 * getattr(cfg, "ETH1_FOLLOW_DISTANCE", 2**10), self.eth1)
         min_target = max(0, compute_epoch_of_slot(slot, cfg=cfg) - 1)
         attestations = select_attestations(state, self.attestation_pool.candidates(min_target), self._verified)
         ps, asl, exits = self.operation_pool.for_block(state)
         kwargs = dict(eth1_data=eth1_data, attestations=attestations, proposer_slashings=ps,
-                      attester_slashings=asl, voluntary_exits=exits, graffiti=GRAFFITI)
+                      attester_slashings=asl, voluntary_exits=exits, graffiti=graffiti)
         try:
             block, _post = produce_block(state, parent_root, slot, key.privkey, **kwargs)
         except Exception as e:  # noqa: BLE001 - a bad pooled operation must not cost the block
             log.warning("slot %d: block with pooled operations fails (%s); proposing without them", slot, e)
             block, _post = produce_block(state, parent_root, slot, key.privkey, eth1_data=eth1_data,
-                                         graffiti=GRAFFITI)
+                                         graffiti=graffiti)
         return block
 
     # --- attester duty ------------------------------------------------------------------------
@@ -247,18 +279,26 @@ class ValidatorService:
             return
         plans = []
         requests = []
+        chaos: list[tuple[Equivocation, Any, Any]] = []  # (order, duty, honest data)
         for duty in duties:
             data = get_attestation_data(state, head.root, duty.shard)
             root = data.hash_tree_root()
             plans.append((duty, data))
-            requests += [AttestationRequest(v, int(data.source.epoch), int(data.target.epoch), root)
-                         for v in duty.validators]
+            for v in duty.validators:
+                order = self._armed(v, ("double_vote", "surround_vote"))
+                if order is not None and self._equivocation_ready(order, state, head.root, data):
+                    chaos.append((order, duty, data))
+                    if order.kind == "surround_vote":
+                        continue  # its honest vote is replaced by the surrounding one
+                requests.append(AttestationRequest(v, int(data.source.epoch), int(data.target.epoch), root))
         refused = self.protection.record_attestations(requests)  # one fsync'd batch, before any signature
         for v, reason in refused.items():
             log.warning("slot %d: validator %d does not attest: slashing protection: %s", slot, v, reason)
         self._account(slot, "attestation", "declined", len(refused))
+        surrounding = {order.validator for order, _, _ in chaos if order.kind == "surround_vote"}
+        self._account(slot, "attestation", "declined", len(surrounding))
         for duty, data in plans:
-            signers = {v: self.keys[v].privkey for v in duty.validators if v not in refused}
+            signers = {v: self.keys[v].privkey for v in duty.validators if v not in refused and v not in surrounding}
             if not signers:
                 continue
             try:
@@ -275,6 +315,97 @@ class ValidatorService:
             log.debug("signed attestation slot %d validators %s source %d target %d data 0x%s head 0x%s", slot,
                       ",".join(str(v) for v in signers), int(data.source.epoch), int(data.target.epoch),
                       data.hash_tree_root().hex(), head.root.hex()[:12])
+        for order, duty, data in chaos:
+            if order.validator in refused:  # no honest vote to pair with: wait for the next duty
+                order.waiting = f"its vote at slot {slot} was refused by slashing protection"
+                continue
+            await self._equivocate_attestation(order, state, head.root, slot, duty, data)
+
+    # --- chaos: equivocation on order ----------------------------------------------------------
+    def arm_equivocation(self, validator: int, kind: str, now_slot: int) -> Equivocation:
+        """Order validator `validator` to sign a slashable pair at its next duty of that kind
+        (a proposal for "proposal", an attestation otherwise). ValueError if it cannot."""
+        if kind not in EQUIVOCATION_KINDS:
+            raise ValueError(f"unknown equivocation kind {kind!r}; one of {', '.join(EQUIVOCATION_KINDS)}")
+        if validator not in self.keys:
+            ours = sorted(self.keys)
+            raise ValueError(f"validator {validator} is not run by this node (it runs "
+                             f"{', '.join(map(str, ours[:16]))}{' ...' if len(ours) > 16 else ''})")
+        if self._armed(validator, EQUIVOCATION_KINDS) is not None:
+            raise ValueError(f"validator {validator} already has an equivocation pending")
+        order = Equivocation(validator, kind, now_slot)
+        self.equivocations.append(order)
+        log.warning("CHAOS: validator %d will equivocate (%s) at its next %s duty; slashing protection is "
+                    "bypassed for that one message", validator, kind, "proposer" if kind == "proposal" else "attester",
+                    extra={"fields": {"chaos": "armed", "validator": validator, "kind": kind}})
+        return order
+
+    def _armed(self, validator: int, kinds: Sequence[str]) -> Optional[Equivocation]:
+        for order in self.equivocations:
+            if order.slot is None and order.validator == validator and order.kind in kinds:
+                return order
+        return None
+
+    def _done(self, order: Equivocation, slot: int, roots: Sequence[bytes]) -> None:
+        order.slot, order.time, order.waiting = slot, self.now(), ""
+        order.roots = ["0x" + r.hex() for r in roots]
+        log.warning("CHAOS: validator %d equivocated (%s) at slot %d: signed 0x%s and 0x%s", order.validator,
+                    order.kind, slot, roots[0].hex()[:12], roots[1].hex()[:12],
+                    extra={"fields": {"chaos": "equivocated", "validator": order.validator, "kind": order.kind,
+                                      "slot": slot}})
+
+    async def _equivocate_proposal(self, order: Equivocation, state: Any, parent_root: bytes, slot: int,
+                                   key: ValidatorKey, honest_root: bytes) -> None:
+        """A second, different block for the slot of our honest one: same parent, other graffiti.
+        Not recorded in slashing protection (the honest block is the record)."""
+        block = self._build_block(state, parent_root, slot, key, graffiti=EQUIVOCATION_GRAFFITI)
+        sign_block(state, block, key.privkey)
+        result = self.chain.import_block(block)
+        if not result.ok:
+            log.error("CHAOS: the equivocating block was not imported: %s %s", result.status.value, result.reason)
+            return
+        await self.publisher.publish_block(block)
+        self._done(order, slot, [honest_root, block.signing_root()])
+
+    def _equivocation_ready(self, order: Equivocation, state: Any, head_root: bytes, data: Any) -> bool:
+        """Whether this duty can carry the ordered pair; if not, why is kept in order.waiting."""
+        if order.kind == "double_vote":
+            if self._other_vote_root(head_root) is None:
+                order.waiting = "no block other than the head to vote for yet"
+                return False
+            return True
+        # surround_vote: the one we replace our vote with, source epoch 0, must surround the
+        # validator's previous vote, so that one needs a source epoch of at least 1.
+        target = int(data.target.epoch)
+        earlier = [r for r in self.protection.attestations_of(order.validator) if r.target < target]
+        if not earlier or earlier[-1].source < 1:
+            order.waiting = "its previous vote has source epoch 0 (nothing justified yet): nothing to surround"
+            return False
+        return True
+
+    def _other_vote_root(self, head_root: bytes) -> Optional[bytes]:
+        block = self.chain.get_block(head_root)
+        if block is None or int(block.slot) == 0:
+            return None
+        return bytes(block.parent_root)
+
+    async def _equivocate_attestation(self, order: Equivocation, state: Any, head_root: bytes, slot: int,
+                                      duty: Any, data: Any) -> None:
+        """The conflicting vote, signed by this one validator alone and not recorded in
+        slashing protection. double_vote: the honest data voting for the head's parent
+        (same target epoch). surround_vote: the honest data with source epoch 0, which
+        surrounds the validator's previous vote (source >= 1, earlier target)."""
+        other = data.copy()
+        if order.kind == "double_vote":
+            other.beacon_block_root = self._other_vote_root(head_root)
+            first = data.hash_tree_root()
+        else:
+            other.source = state.types.Checkpoint(epoch=0, root=self.chain.genesis_root)
+            earlier = [r for r in self.protection.attestations_of(order.validator) if r.target < int(data.target.epoch)]
+            first = earlier[-1].root
+        att = make_attestation(state, other, duty.committee, {order.validator: self.keys[order.validator].privkey})
+        await self.publisher.publish_attestation(att)
+        self._done(order, slot, [first, other.hash_tree_root()])
 
     def account_skipped_slots(self, slots: Sequence[int]) -> None:
         """The node was too late for these slots (a stall, SIGSTOP): whatever our validators had
@@ -334,3 +465,8 @@ def _ranges(indices: Sequence[int]) -> str:
         else:
             out.append(str(i))
     return ",".join(out)
+def _attester_slashing_indices(op: Any) -> list[int]:
+    a, b = op.attestation_1, op.attestation_2
+    first = {int(i) for i in a.custody_bit_0_indices} | {int(i) for i in a.custody_bit_1_indices}
+    second = {int(i) for i in b.custody_bit_0_indices} | {int(i) for i in b.custody_bit_1_indices}
+    return sorted(first & second)

@@ -56,7 +56,7 @@ def test_offline_and_exit_events_parse() -> None:
     ({"action": "exit", "node": "A-0", "validator": 1, "at_epoch": 1, "slots": 3}, None,
      "exit takes one validator"),
     ({"action": "pause", "node": "A-0", "at_epoch": 1, "slots": 3, "validators": "0:1"}, None,
-     "validators/validator/epochs only apply to offline and exit"),
+     "validators/validator/epochs only apply to offline, exit and equivocate"),
     ({"action": "explode", "node": "A-0", "at_epoch": 1}, None, "must be one of join, pause, restart, offline, exit"),
     ({"action": "exit", "node": "A-0", "validator": 1, "at_epoch": 1}, {"exited": [99]}, "goal.exited: must be a list"),
 ])
