@@ -17,7 +17,6 @@ exiting validator; `ops.json` and `balances.png` keep them, and report.md gets a
 from __future__ import annotations
 
 import dataclasses
-import http.client
 import json
 import shlex
 import subprocess
@@ -31,35 +30,7 @@ EXITED = ("exited_unslashed", "exited_slashed", "withdrawal_possible", "withdraw
 CLI_TIMEOUT = 60.0
 
 
-class _Connection(http.client.HTTPConnection):
-    """An HTTP connection opened by a status.Connector (inside a node's namespace with --netns)."""
-
-    def __init__(self, host: str, port: int, timeout: float, connector: st.Connector) -> None:
-        super().__init__(host, port, timeout=timeout)
-        self._connector = connector
-
-    def connect(self) -> None:
-        self.sock = self._connector(self.host, self.port, self.timeout)
-
-
-def http_json(host: str, port: int, method: str, path: str, body: Any = None, timeout: float = 5.0,
-              connector: st.Connector = st.default_connector) -> tuple[int, Any]:
-    """One request through `connector` (inside a node's namespace with --netns); (status, JSON)."""
-    conn = _Connection(host, port, timeout, connector)
-    try:
-        data = None if body is None else json.dumps(body).encode()
-        conn.request(method, path, body=data, headers={"Content-Type": "application/json",
-                                                       "Accept": "application/json"})
-        resp = conn.getresponse()
-        raw = resp.read()
-    except (OSError, http.client.HTTPException) as e:
-        raise st.ObserveError(f"{method} {path} on {host}:{port}: {e or type(e).__name__}") from None
-    finally:
-        conn.close()
-    try:
-        return resp.status, json.loads(raw) if raw.strip() else None
-    except ValueError:
-        raise st.ObserveError(f"{method} {path} on {host}:{port}: HTTP {resp.status}, not JSON") from None
+http_json = st.http_json
 
 
 def pending_actions(spec: Any) -> list[tuple[int, str, str]]:

@@ -10,8 +10,6 @@ and after, and the exit epoch; the equivocating node tells when the pair was sig
 """
 from __future__ import annotations
 
-import http.client
-import json
 from typing import Any
 
 from beacon.testnet import status as st
@@ -25,37 +23,13 @@ class ChaosError(RuntimeError):
     """An order the node refused or did not answer."""
 
 
-class _Connection(http.client.HTTPConnection):
-    """HTTP through the run's connector (inside the node's namespace with --netns)."""
-
-    def __init__(self, host: str, port: int, timeout: float, connector: st.Connector) -> None:
-        super().__init__(host, port, timeout=timeout)
-        self._connector = connector
-
-    def connect(self) -> None:
-        self.sock = self._connector(self.host, self.port, self.timeout)
-
-
 def http_json(method: str, port: int, path: str, doc: Any = None, *, connector: st.Connector = st.default_connector,
               timeout: float = 3.0) -> tuple[int, Any]:
     """(HTTP status, decoded JSON body) of one request to the node's API on 127.0.0.1."""
-    conn = _Connection("127.0.0.1", port, timeout, connector)
-    body = None if doc is None else json.dumps(doc).encode()
-    headers = {"Accept": "application/json"}
-    if body is not None:
-        headers["Content-Type"] = "application/json"
     try:
-        conn.request(method, path, body=body, headers=headers)
-        resp = conn.getresponse()
-        raw = resp.read()
-    except (OSError, http.client.HTTPException) as e:
-        raise ChaosError(f"{method} {path}: {e or type(e).__name__}") from None
-    finally:
-        conn.close()
-    try:
-        return resp.status, json.loads(raw or b"null")
-    except ValueError:
-        raise ChaosError(f"{method} {path}: HTTP {resp.status} with a body that is not JSON") from None
+        return st.http_json("127.0.0.1", port, method, path, doc, timeout, connector)
+    except st.ObserveError as e:
+        raise ChaosError(str(e)) from None
 
 
 class SlashingWatch:

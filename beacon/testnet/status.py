@@ -65,6 +65,29 @@ def http_get(host: str, port: int, path: str, timeout: float = 2.0,
     return body
 
 
+def http_json(host: str, port: int, method: str, path: str, body: Any = None, timeout: float = 5.0,
+              connector: Connector = default_connector) -> tuple[int, Any]:
+    """One JSON request through `connector` (inside a node's namespace with --netns): (status,
+    decoded body). The harness's POSTs to a node (offline, exit, equivocate orders) use it."""
+    conn = _Connection(host, port, timeout, connector)
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Accept": "application/json"}
+    if data is not None:
+        headers["Content-Type"] = "application/json"
+    try:
+        conn.request(method, path, body=data, headers=headers)
+        resp = conn.getresponse()
+        raw = resp.read()
+    except (OSError, http.client.HTTPException) as e:
+        raise ObserveError(f"{method} {path} on {host}:{port}: {e or type(e).__name__}") from None
+    finally:
+        conn.close()
+    try:
+        return resp.status, json.loads(raw) if raw.strip() else None
+    except ValueError:
+        raise ObserveError(f"{method} {path} on {host}:{port}: HTTP {resp.status}, not JSON") from None
+
+
 def _as_int(value: Any) -> int | None:
     if value is None:
         return None
