@@ -14,6 +14,7 @@ import numpy as np
 from beacon.crypto.hash import hash
 from beacon.state import cache as _cache
 from beacon.state.cache import ActiveSet, EpochView, get_cache
+from beacon.state.columns import columns as registry_columns
 from beacon.state.math import int_to_bytes
 from beacon.state.misc import (
     GENESIS_EPOCH, compute_committee, compute_domain, compute_epoch_of_slot, compute_shuffled_index,
@@ -73,18 +74,11 @@ def _active_set(state: Any, epoch: int) -> ActiveSet:
     key = (epoch, root)
     found = cache.active.lookup(key)
     if found is None:
-        epochs = cache.epochs.lookup(root)
-        if epochs is None:
-            validators = state.validators.items()
-            n = len(validators)
-            epochs = cache.epochs.store(root, (
-                np.fromiter((v.activation_epoch for v in validators), np.uint64, n),
-                np.fromiter((v.exit_epoch for v in validators), np.uint64, n),
-            ))
-        activation, exit_ = epochs
+        activation, exit_ = registry_columns(state, "activation_epoch", "exit_epoch")
         # is_active_validator: activation_epoch <= epoch < exit_epoch (epochs are uint64)
-        indices = tuple(np.flatnonzero((activation <= epoch) & (exit_ > epoch)).tolist())
-        found = cache.active.store(key, ActiveSet(indices, indices_digest(indices)))
+        active = np.flatnonzero((activation <= epoch) & (exit_ > epoch))
+        indices = tuple(active.tolist())
+        found = cache.active.store(key, ActiveSet(indices, indices_digest(active)))
     return found
 
 
@@ -251,7 +245,8 @@ def get_compact_committees_root(state: Any, epoch: int) -> bytes:
         shard = (start_shard + committee_number) % shard_count
         committees.append((shard, get_crosslink_committee(state, epoch, shard)))
     # The CompactCommittee values are merkleized from plain data (roots.py says how).
-    root = compact_committees_root(state.config, state.validators.items(), committees)
+    effective, slashed = registry_columns(state, "effective_balance", "slashed")
+    root = compact_committees_root(state.config, state.validators.items(), committees, effective, slashed)
     if view is not None:
         view.compact_committees_root = root
     return root

@@ -75,8 +75,8 @@ def merkleize_buffer(data: bytes, depth: int) -> bytes:
             return node
         if len(data) % 64:
             data += ZERO_HASHES[d]
-        mv = memoryview(data)
-        data = b"".join([h(mv[i:i + 64]).digest() for i in range(0, len(data), 64)])
+        # bytes slices: cheaper than memoryview slices for 64-byte inputs (~0.41 vs ~0.5 us a hash)
+        data = b"".join([h(data[i:i + 64]).digest() for i in range(0, len(data), 64)])
     if len(data) != 32:
         raise ValueError(f"merkleize_buffer: {len(data) // 32} chunks exceed 2**{depth}")
     return data
@@ -123,11 +123,13 @@ def _committee_depths(cfg: Config) -> tuple[int, int, bytes]:
 
 
 def compact_committees_root(
-    cfg: Config, validators: Sequence[Any], committees: Sequence[tuple[int, Sequence[int]]]
+    cfg: Config, validators: Sequence[Any], committees: Sequence[tuple[int, Sequence[int]]],
+    effective: np.ndarray | None = None, slashed: np.ndarray | None = None,
 ) -> bytes:
     """hash_tree_root of Vector[CompactCommittee, SHARD_COUNT] with `committees` as
     (shard, validator indices) and every other shard's committee empty (the spec's
-    get_compact_committees_root once the committees are known)."""
+    get_compact_committees_root once the committees are known). `effective` and `slashed`:
+    the validators' fields as arrays, if the caller has them (beacon.state.columns)."""
     pk_depth, cv_depth, empty = _committee_depths(cfg)
     increment = cfg.EFFECTIVE_BALANCE_INCREMENT
     shard_roots = [empty] * cfg.SHARD_COUNT
@@ -138,10 +140,14 @@ def compact_committees_root(
     if not filled or not n:
         return merkleize_buffer(b"".join(shard_roots), depth_for(cfg.SHARD_COUNT))
     # Three passes in index order over the registry, then committees are gathers from arrays.
-    pk_roots = _PUBKEY_ROOTS.get([v.pubkey for v in validators])
-    effective = [v.effective_balance for v in validators]
-    compact_balance = np.array([e // increment for e in effective], dtype=np.uint64)
-    slashed_bit = np.fromiter((v.slashed for v in validators), bool, n).astype(np.uint64) << np.uint64(15)
+    # Rows of 32 bytes as single void items: a gather copies whole rows.
+    pk_roots = _PUBKEY_ROOTS.get([v.pubkey for v in validators]).view("V32").reshape(-1)
+    if effective is None:
+        effective = np.array([v.effective_balance for v in validators], dtype=np.uint64)
+    if slashed is None:
+        slashed = np.array([v.slashed for v in validators], dtype=bool)
+    compact_balance = effective // np.uint64(increment)  # exact: uint64 floor division
+    slashed_bit = slashed.astype(np.uint64) << np.uint64(15)
     for shard, members in filled.items():
         idx = np.asarray(members, dtype=np.int64)
         pubkeys_root = mix_in_length(merkleize_buffer(pk_roots[idx].tobytes(), pk_depth), len(members))

@@ -40,6 +40,7 @@ from beacon.state.accessors import (
     get_attestation_data_slot, get_block_root, get_block_root_at_slot, get_crosslink_committee,
     get_current_epoch, get_previous_epoch,
 )
+from beacon.state.columns import columns as registry_columns
 from beacon.state.epoch.helpers import get_matching_source_attestations
 from beacon.state.math import integer_squareroot
 
@@ -190,16 +191,12 @@ class EpochParticipation:
         self.slot = state.slot
         self.current_epoch = get_current_epoch(state)
         self.previous_epoch = get_previous_epoch(state)
-        validators = state.validators.items()
-        n = self.n = len(validators)
-        self.eb_list: list[int] = [v.effective_balance for v in validators]
-        self.eb = np.array(self.eb_list, dtype=np.uint64)
-        self.slashed = np.fromiter((v.slashed for v in validators), bool, n)
-        activation = np.fromiter((v.activation_epoch for v in validators), np.uint64, n)
-        exit_ = np.fromiter((v.exit_epoch for v in validators), np.uint64, n)
-        withdrawable = np.fromiter((v.withdrawable_epoch for v in validators), np.uint64, n)
+        self.n = n = len(state.validators)
+        # The registry's fields as read-only arrays, shared with the later epoch steps.
+        self.eb, self.slashed, activation, exit_, withdrawable = registry_columns(
+            state, "effective_balance", "slashed", "activation_epoch", "exit_epoch", "withdrawable_epoch")
         # uint64 sums are exact when even the sum of all effective balances fits.
-        self._sum_in_uint64 = max(self.eb_list, default=0) * max(n, 1) < 2**64
+        self._sum_in_uint64 = (int(self.eb.max()) if n else 0) * max(n, 1) < 2**64
         cur, prev = self.current_epoch, self.previous_epoch
         self.active_current = (activation <= cur) & (cur < exit_)
         active_previous = (activation <= prev) & (prev < exit_)
@@ -214,8 +211,7 @@ class EpochParticipation:
         if self._sum_in_uint64:
             total = int(self.eb[indices].sum(dtype=np.uint64))
         else:
-            eb = self.eb_list
-            total = sum(eb[i] for i in indices.tolist())
+            total = sum(self.eb[indices].tolist())
         return max(1, total)
 
     def committee(self, epoch: int, shard: int) -> np.ndarray:
