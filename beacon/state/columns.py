@@ -5,6 +5,11 @@ updates, slashings, effective balances, compact committees, active sets). Each p
 Validator containers costs 10-30 ns per field and validator in Python; with the columns built
 once per registry content, a step reads arrays instead.
 
+Cost: a new entry is built with every column (~0.5 ms per column at 16,384 validators), once
+per registry content: usually by the first active-set lookup after a block changed the
+registry. The epoch steps' own writes patch it, so with no other registry change an entry
+carries over from epoch to epoch.
+
 Soundness: like every StateCache entry, an entry is keyed by content, the validators root
 (hash_tree_root(state.validators), cached and updated along changed paths by the SSZ layer).
 `columns(state, ...)` computes that root, then fills any column the entry lacks from the asking
@@ -14,20 +19,22 @@ root is the old one with the changed rows read again, instead of a full pass.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
 from beacon.state.cache import get_cache
 
-# Column name -> dtype; every uint64 field of the spec fits a uint64 column exactly.
-FIELDS: dict[str, Any] = {
-    "effective_balance": np.uint64,
-    "slashed": bool,
-    "activation_eligibility_epoch": np.uint64,
-    "activation_epoch": np.uint64,
-    "exit_epoch": np.uint64,
-    "withdrawable_epoch": np.uint64,
+# Column name -> (dtype, reader of the field over a list of validators). Every uint64 field of
+# the spec fits a uint64 column exactly. The readers name the attribute in a comprehension:
+# ~2x faster than getattr(v, name) per validator.
+FIELDS: dict[str, tuple[Any, Callable[[list[Any]], list[Any]]]] = {
+    "effective_balance": (np.uint64, lambda vs: [v.effective_balance for v in vs]),
+    "slashed": (bool, lambda vs: [v.slashed for v in vs]),
+    "activation_eligibility_epoch": (np.uint64, lambda vs: [v.activation_eligibility_epoch for v in vs]),
+    "activation_epoch": (np.uint64, lambda vs: [v.activation_epoch for v in vs]),
+    "exit_epoch": (np.uint64, lambda vs: [v.exit_epoch for v in vs]),
+    "withdrawable_epoch": (np.uint64, lambda vs: [v.withdrawable_epoch for v in vs]),
 }
 
 
@@ -43,8 +50,8 @@ class RegistryColumns:
     def fill(self, validators: list[Any], name: str) -> np.ndarray:
         col = self.cols.get(name)
         if col is None:
-            dtype = FIELDS[name]
-            col = np.array([getattr(v, name) for v in validators], dtype=dtype)
+            dtype, read = FIELDS[name]
+            col = np.array(read(validators), dtype=dtype)
             col.flags.writeable = False
             self.cols[name] = col
         return col
@@ -60,6 +67,12 @@ def entry(state: Any) -> RegistryColumns:
     found = cache.epochs.lookup(root)
     if found is None or found.n != len(validators):
         found = cache.epochs.store(root, RegistryColumns(len(validators)))
+        # Every column at once: whoever first asks (usually the committees of a block's
+        # attestations, via the active set) pays one build per registry content, and the
+        # epoch steps then read and patch it instead of building columns of their own.
+        items = validators.items()
+        for name in FIELDS:
+            found.fill(items, name)
     return found
 
 

@@ -138,6 +138,12 @@ class EpochAttesters:
         chosen = np.full(self.part.n, -1, dtype=np.int64)
         if not len(self.all_idx):
             return chosen
+        # The usual case: each validator is included once, so its one attestation is the answer.
+        seen = np.zeros(self.part.n, dtype=bool)
+        seen[self.all_idx] = True
+        if int(np.count_nonzero(seen)) == len(self.all_idx):
+            chosen[self.all_idx] = self.att_of
+            return chosen
         delays = np.array([a.inclusion_delay for a in self.attestations], dtype=np.uint64)
         # Sort by validator, then delay, then list position; keep the first row of each validator.
         order = np.lexsort((self.att_of, delays[self.att_of], self.all_idx))
