@@ -9,11 +9,10 @@ from __future__ import annotations
 from itertools import compress
 from typing import Any, Iterable, Sequence
 
-import numpy as np
-
 from beacon.crypto.hash import hash
 from beacon.state import cache as _cache
 from beacon.state.cache import ActiveSet, EpochView, get_cache
+from beacon.state.columns import active_indices
 from beacon.state.columns import columns as registry_columns
 from beacon.state.math import int_to_bytes
 from beacon.state.misc import (
@@ -22,7 +21,6 @@ from beacon.state.misc import (
 )
 from beacon.state.predicates import is_active_validator
 from beacon.state.roots import compact_committees_root
-from beacon.state.shuffle import indices_digest
 
 
 # spec v0.8.2: Beacon state accessors / get_current_epoch
@@ -74,11 +72,8 @@ def _active_set(state: Any, epoch: int) -> ActiveSet:
     key = (epoch, root)
     found = cache.active.lookup(key)
     if found is None:
-        activation, exit_ = registry_columns(state, "activation_epoch", "exit_epoch")
-        # is_active_validator: activation_epoch <= epoch < exit_epoch (epochs are uint64)
-        active = np.flatnonzero((activation <= epoch) & (exit_ > epoch))
-        indices = tuple(active.tolist())
-        found = cache.active.store(key, ActiveSet(indices, indices_digest(active)))
+        indices, digest = active_indices(state, epoch)  # from the registry's columns
+        found = cache.active.store(key, ActiveSet(indices, digest))
     return found
 
 

@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from beacon.state.cache import get_cache
+from beacon.state.shuffle import indices_digest
 
 # Column name -> (dtype, reader of the field over a list of validators). Every uint64 field of
 # the spec fits a uint64 column exactly. The readers name the attribute in a comprehension:
@@ -41,11 +42,13 @@ FIELDS: dict[str, tuple[Any, Callable[[list[Any]], list[Any]]]] = {
 class RegistryColumns:
     """Columns of one registry content; filled per field on first use, never written after."""
 
-    __slots__ = ("n", "cols")
+    __slots__ = ("n", "cols", "active")
 
     def __init__(self, n: int) -> None:
         self.n = n
         self.cols: dict[str, np.ndarray] = {}
+        # the last active set computed from these columns: (indices array, tuple, digest)
+        self.active: tuple[np.ndarray, tuple[int, ...], bytes] | None = None
 
     def fill(self, validators: list[Any], name: str) -> np.ndarray:
         col = self.cols.get(name)
@@ -100,3 +103,22 @@ def patch(state: Any, old: RegistryColumns, changed: Iterable[int]) -> None:
         fresh.flags.writeable = False
         new.cols[name] = fresh
     cache.epochs.store(state.validators.hash_tree_root(), new)
+
+
+def active_indices(state: Any, epoch: int) -> tuple[tuple[int, ...], bytes]:
+    """get_active_validator_indices(state, epoch) as a tuple, with its content digest
+    (shuffle.indices_digest). Consecutive epochs of one registry mostly have the same active
+    set (an epoch transition asks for the next epoch and the one ACTIVATION_EXIT_DELAY later):
+    an equal set reuses the tuple and digest already made."""
+    found = entry(state)
+    activation, exit_ = found.fill(state.validators.items(), "activation_epoch"), found.fill(
+        state.validators.items(), "exit_epoch")
+    # is_active_validator: activation_epoch <= epoch < exit_epoch (epochs are uint64)
+    active = np.flatnonzero((activation <= epoch) & (exit_ > epoch))
+    last = found.active
+    if last is not None and np.array_equal(last[0], active):
+        return last[1], last[2]
+    indices = tuple(active.tolist())
+    digest = indices_digest(active)
+    found.active = (active, indices, digest)
+    return indices, digest

@@ -37,12 +37,13 @@ from typing import Any, Iterator
 import numpy as np
 
 from beacon.state.accessors import (
-    get_attestation_data_slot, get_block_root, get_block_root_at_slot, get_crosslink_committee,
-    get_current_epoch, get_previous_epoch,
+    get_block_root, get_block_root_at_slot, get_committee_count, get_crosslink_committee, get_current_epoch,
+    get_previous_epoch, get_start_shard,
 )
 from beacon.state.columns import columns as registry_columns
 from beacon.state.epoch.helpers import get_matching_source_attestations
 from beacon.state.math import integer_squareroot
+from beacon.state.misc import compute_start_slot_of_epoch
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 
@@ -117,14 +118,27 @@ class EpochAttesters:
     @cached_property
     def unslashed_head(self) -> np.ndarray:
         state = self.part.state
+        cfg = state.config
+        shard_count, slots_per_epoch = cfg.SHARD_COUNT, cfg.SLOTS_PER_EPOCH
         slots: dict[tuple[int, int], int] = {}  # get_attestation_data_slot reads only these two
+        layouts: dict[int, tuple[int, int, int]] = {}
         roots: dict[int, bytes] = {}
         matching = np.zeros(len(self.attestations), dtype=bool)
         for j, a in enumerate(self.attestations):
-            key = (a.data.target.epoch, a.data.crosslink.shard)
+            epoch = a.data.target.epoch
+            shard = a.data.crosslink.shard
+            key = (epoch, shard)
             slot = slots.get(key)
             if slot is None:
-                slot = slots[key] = get_attestation_data_slot(state, a.data)
+                # get_attestation_data_slot(state, a.data), with the committee count and start
+                # shard of the target epoch read once per epoch instead of once per shard
+                layout = layouts.get(epoch)
+                if layout is None:
+                    layout = layouts[epoch] = (compute_start_slot_of_epoch(epoch, cfg=cfg),
+                                               get_start_shard(state, epoch),
+                                               get_committee_count(state, epoch) // slots_per_epoch)
+                start_slot, start_shard, committees_per_slot = layout
+                slot = slots[key] = start_slot + (shard + shard_count - start_shard) % shard_count // committees_per_slot
             root = roots.get(slot)
             if root is None:
                 root = roots[slot] = get_block_root_at_slot(state, slot)
