@@ -94,8 +94,8 @@ def patch(state: Any, old: RegistryColumns, changed: Iterable[int]) -> None:
     if cache is None or old.n != len(validators):
         return
     rows = np.fromiter(changed, dtype=np.int64)
-    if not len(rows):
-        return
+    if not len(rows) or len(rows) * 2 > old.n:
+        return  # nothing to do, or so much that the next lookup's full build is cheaper
     new = RegistryColumns(old.n)
     for name, col in old.cols.items():
         fresh = col.copy()

@@ -34,21 +34,23 @@ def _assert_columns_true(state: Any) -> None:
 def _churned_state(seed: int) -> Any:
     """A partial-participation state where registry updates, slashings and effective balances
     all write validators: ejectable, pending and newly eligible validators, balances that move
-    effective balances, slashed validators at their slashing epoch."""
+    effective balances, slashed validators at their slashing epoch. Few enough (under half
+    of the registry) that the steps patch the columns rather than leave them to a rebuild."""
     state = build_epoch_state(MINIMAL, 200, full=False, seed=seed)
     cfg = state.config
     epoch = state.slot // cfg.SLOTS_PER_EPOCH
     for i, v in enumerate(state.validators):
-        if i % 7 == 0 and v.exit_epoch == cfg.FAR_FUTURE_EPOCH:
+        state.balances[i] = v.effective_balance + cfg.EFFECTIVE_BALANCE_INCREMENT // 4  # no hysteresis move
+        if i % 29 == 0 and v.exit_epoch == cfg.FAR_FUTURE_EPOCH:
             v.effective_balance = cfg.EJECTION_BALANCE  # ejected by registry updates
-        elif i % 11 == 0:  # eligible for activation, pending
+        elif i % 31 == 0:  # eligible for activation, pending
             v.activation_eligibility_epoch = cfg.FAR_FUTURE_EPOCH
             v.activation_epoch = cfg.FAR_FUTURE_EPOCH
             v.effective_balance = cfg.MAX_EFFECTIVE_BALANCE
-        elif i % 13 == 0:  # slashed, penalised by process_slashings this epoch
+        elif i % 37 == 0:  # slashed, penalised by process_slashings this epoch
             v.slashed = True
             v.withdrawable_epoch = epoch + cfg.EPOCHS_PER_SLASHINGS_VECTOR // 2
-        elif i % 5 == 0:  # a balance far from the effective balance: hysteresis moves it
+        elif i % 17 == 0:  # a balance far from the effective balance: hysteresis moves it
             state.balances[i] = v.effective_balance // 2
     state.slashings[0] = 3 * cfg.MAX_EFFECTIVE_BALANCE
     return state
