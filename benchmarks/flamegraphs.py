@@ -23,7 +23,7 @@ from _profile_targets import TARGETS  # noqa: E402
 def py_spy() -> str:
     found = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(found).exists():
-        raise SystemExit("py-spy not found: pip install -e ".[bench]" (make bench does)")
+        raise SystemExit("py-spy not found: pip install -e '.[bench]' (make bench does)")
     return found
 
 
