@@ -223,6 +223,7 @@ class EpochParticipation:
         self.eligible = active_previous | (self.slashed & (prev + 1 < withdrawable))
         self.total_active_balance = self.total_of(np.flatnonzero(self.active_current))
         self._committees: dict[tuple[int, int], np.ndarray] = {}
+        self._committee_totals: dict[tuple[int, int], int] = {}
         self._epochs: dict[int, EpochAttesters] = {}
 
     # --- building blocks ------------------------------------------------------------------
@@ -241,6 +242,15 @@ class EpochParticipation:
             committee = np.asarray(get_crosslink_committee(self.state, epoch, shard), dtype=np.int64)
             self._committees[key] = committee
         return committee
+
+    def committee_total(self, epoch: int, shard: int) -> int:
+        """get_total_balance of a crosslink committee (duplicate-free), once per epoch and shard:
+        process_crosslinks and get_crosslink_deltas both ask for it."""
+        key = (epoch, shard)
+        total = self._committee_totals.get(key)
+        if total is None:
+            total = self._committee_totals[key] = self.total_of(self.committee(epoch, shard))
+        return total
 
     def attesting_indices(self, data: Any, bits: Any) -> np.ndarray:
         """get_attesting_indices as an index array: the committee members whose bit is set."""

@@ -119,7 +119,7 @@ def crosslink_deltas(part: EpochParticipation) -> Tuple[np.ndarray, np.ndarray]:
         shard = (start_shard + offset) % cfg.SHARD_COUNT
         committee = part.committee(epoch, shard)
         _winning_crosslink, attesting, attesting_balance = attesters.winning_crosslink(shard)
-        committee_balance = part.total_of(committee)
+        committee_balance = part.committee_total(epoch, shard)
         member[attesting] = True  # membership through one reusable mask, cleared right after
         hit = member[committee]
         member[attesting] = False
