@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from functools import lru_cache
+from itertools import chain
 from hashlib import sha256
 from typing import Any, Sequence
 
@@ -148,20 +149,29 @@ def compact_committees_root(
         slashed = np.array([v.slashed for v in validators], dtype=bool)
     compact_balance = effective // np.uint64(increment)  # exact: uint64 floor division
     slashed_bit = slashed.astype(np.uint64) << np.uint64(15)
-    for shard, members in filled.items():
-        idx = np.asarray(members, dtype=np.int64)
-        pubkeys_root = mix_in_length(merkleize_buffer(pk_roots[idx].tobytes(), pk_depth), len(members))
-        # `index` (top 6 bytes) + `slashed` (16th bit) + `compact_balance` (bottom 15 bits): the
-        # spec adds Python ints; index < 2**40 and compact_balance < 2**64 / increment <= 2**56
-        # keep the uint64 sum exact (smaller increments take the Python-int path).
-        if increment >= 256:
-            compact = (idx.astype(np.uint64) << np.uint64(16)) + slashed_bit[idx] + compact_balance[idx]
-        else:
-            compact = [(i << 16) + (int(b) << 15) + int(c)
-                       for i, b, c in zip(members, slashed_bit[idx] >> np.uint64(15), compact_balance[idx])]
-        packed = np.asarray(compact, dtype="<u8").tobytes()
+    # Every member of every committee in one array, so the gathers and the packing are a few
+    # array operations for the whole epoch; the trees are then hashed committee by committee.
+    shards = list(filled)
+    sizes = [len(filled[shard]) for shard in shards]
+    idx = np.fromiter(chain.from_iterable(filled[shard] for shard in shards), dtype=np.int64, count=sum(sizes))
+    pubkey_leaves = pk_roots[idx].tobytes()
+    # `index` (top 6 bytes) + `slashed` (16th bit) + `compact_balance` (bottom 15 bits): the
+    # spec adds Python ints; index < 2**40 and compact_balance < 2**64 / increment <= 2**56
+    # keep the uint64 sum exact (smaller increments take the Python-int path).
+    if increment >= 256:
+        compact = (idx.astype(np.uint64) << np.uint64(16)) + slashed_bit[idx] + compact_balance[idx]
+    else:
+        compact = [(i << 16) + (int(b) << 15) + int(c)
+                   for i, b, c in zip(idx.tolist(), slashed_bit[idx] >> np.uint64(15), compact_balance[idx])]
+    compact_leaves = np.asarray(compact, dtype="<u8").tobytes()
+    start = 0
+    for shard, size in zip(shards, sizes):
+        end = start + size
+        pubkeys_root = mix_in_length(merkleize_buffer(pubkey_leaves[32 * start:32 * end], pk_depth), size)
+        packed = compact_leaves[8 * start:8 * end]
         if len(packed) % 32:
             packed += b"\x00" * (32 - len(packed) % 32)
-        compact_root = mix_in_length(merkleize_buffer(packed, cv_depth), len(members))
+        compact_root = mix_in_length(merkleize_buffer(packed, cv_depth), size)
         shard_roots[shard] = merkleize([pubkeys_root, compact_root])
+        start = end
     return merkleize_buffer(b"".join(shard_roots), depth_for(cfg.SHARD_COUNT))
