@@ -35,8 +35,12 @@ def _update_effective_balances(state: Any) -> None:
         return
     start = registry_columns_entry(state)
     (effective,) = registry_columns(state, "effective_balance")
-    if max(balances) < _UINT64_SAFE and int(effective.max()) < _UINT64_SAFE and increment < _UINT64_SAFE:
+    try:
         balance = np.array(balances, dtype=np.uint64)
+    except OverflowError:  # not a uint64 (the spec's loop below then says how it fails)
+        balance = None
+    if (balance is not None and int(balance.max()) < _UINT64_SAFE and int(effective.max()) < _UINT64_SAFE
+            and increment < _UINT64_SAFE):
         moved = (balance < effective) | (effective + np.uint64(3 * half_increment) < balance)
         new = np.minimum(balance - balance % np.uint64(increment), np.uint64(max_effective_balance))
         changed = np.flatnonzero(moved & (new != effective))
