@@ -1,6 +1,7 @@
 """beacon.state.roots: the roots merkleized from plain data equal the SSZ values' roots."""
 from __future__ import annotations
 
+import hashlib
 import random
 
 import pytest
@@ -76,3 +77,24 @@ def test_compact_committees_root_with_a_small_increment() -> None:
     epoch = get_current_epoch(state)
     for e in (epoch, epoch + 1):
         assert get_compact_committees_root(state, e) == naive.get_compact_committees_root(state, e)
+
+
+@pytest.mark.parametrize("pairs", [0, 1, 2, 7, 1000])
+def test_hash_layer_forms_agree_with_hashlib(pairs: int) -> None:
+    data = random.Random(pairs).randbytes(64 * pairs)
+    want = b"".join(hashlib.sha256(data[i:i + 64]).digest() for i in range(0, len(data), 64))
+    assert roots.python_hash_layer(data) == want
+    assert roots.hash_layer(data) == want  # the form merkleize_buffer uses
+    if not roots.NATIVE_HASHING:
+        pytest.skip("beacon.state._hashlayer is not built here (no compiler or OpenSSL headers at install, "
+                    "or PYTHONPATH at a tree without `setup.py build_ext --inplace`): hashlib form only")
+    assert roots._native_hash_layer(data) == want
+    assert roots._native_hash_layer(memoryview(data)) == want  # any buffer
+
+
+def test_hash_layer_rejects_partial_pairs() -> None:
+    forms = [roots.python_hash_layer] + ([roots._native_hash_layer] if roots.NATIVE_HASHING else [])
+    for form in forms:
+        for size in (1, 32, 65, 127):
+            with pytest.raises(ValueError, match="64-byte pairs"):
+                form(b"\x00" * size)
