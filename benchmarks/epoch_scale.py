@@ -78,8 +78,11 @@ def child(preset: str, n: int, repeat: int) -> dict[str, Any]:
     state_rss = _rss_mb() - rss0
 
     out: dict[str, Any] = {"preset": preset, "n": n, "build_s": build, "state_rss_mb": state_rss}
-    from beacon.state import roots  # whether the C Merkle-layer hasher is built (older trees: no)
-    out["native_hashing"] = bool(getattr(roots, "NATIVE_HASHING", False))
+    try:  # whether the C Merkle-layer hasher is built (older trees have none, or no roots module)
+        from beacon.state import roots
+        out["native_hashing"] = bool(getattr(roots, "NATIVE_HASHING", False))
+    except ImportError:
+        out["native_hashing"] = False
     with tempfile.NamedTemporaryFile(suffix=".ssz") as f:
         f.write(state.serialize())
         f.flush()
