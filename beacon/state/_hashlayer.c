@@ -15,6 +15,7 @@ static EVP_MD *sha256_md; /* fetched once at import: a fetch per call would cost
 /* hash_layer(data) -> bytes: for data of n * 64 bytes, the n SHA-256 digests of its 64-byte
  * pieces, concatenated (32 * n bytes). The GIL is released while hashing. */
 static PyObject *hash_layer(PyObject *self, PyObject *arg) {
+    (void)self;
     Py_buffer buf;
     if (PyObject_GetBuffer(arg, &buf, PyBUF_SIMPLE) < 0)
         return NULL;
@@ -56,7 +57,9 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_hashlayer", NULL, -1, methods};
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, .m_name = "_hashlayer", .m_doc = NULL, .m_size = -1, .m_methods = methods,
+};
 
 PyMODINIT_FUNC PyInit__hashlayer(void) {
     sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
