@@ -98,3 +98,23 @@ def test_hash_layer_rejects_partial_pairs() -> None:
         for size in (1, 32, 65, 127):
             with pytest.raises(ValueError, match="64-byte pairs"):
                 form(b"\x00" * size)
+
+
+def test_shuffle_is_the_same_with_and_without_the_c_hasher(monkeypatch: pytest.MonkeyPatch) -> None:
+    from beacon.state import shuffle
+
+    seed = hashlib.sha256(b"shuffle").digest()
+    indices = list(range(0, 3000, 3))
+    with_native = shuffle.shuffle_list(indices, seed, 90)
+    monkeypatch.setattr(shuffle, "_hash_counted", None)
+    assert shuffle.shuffle_list(indices, seed, 90) == with_native
+    if not roots.NATIVE_HASHING:
+        pytest.skip("beacon.state._hashlayer is not built here: the hashlib form only")
+    from beacon.state import _hashlayer
+
+    prefix = seed + b"\x05"
+    for count in (0, 1, 4, 300):
+        want = b"".join(hashlib.sha256(prefix + k.to_bytes(4, "little")).digest() for k in range(count))
+        assert _hashlayer.hash_counted(prefix, count) == want
+    with pytest.raises(ValueError):
+        _hashlayer.hash_counted(prefix, -1)
