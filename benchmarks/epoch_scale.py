@@ -78,6 +78,11 @@ def child(preset: str, n: int, repeat: int) -> dict[str, Any]:
     state_rss = _rss_mb() - rss0
 
     out: dict[str, Any] = {"preset": preset, "n": n, "build_s": build, "state_rss_mb": state_rss}
+    try:  # whether the C Merkle-layer hasher is built (older trees have none, or no roots module)
+        from beacon.state import roots
+        out["native_hashing"] = bool(getattr(roots, "NATIVE_HASHING", False))
+    except ImportError:
+        out["native_hashing"] = False
     with tempfile.NamedTemporaryFile(suffix=".ssz") as f:
         f.write(state.serialize())
         f.flush()
@@ -146,7 +151,8 @@ def main() -> int:
         print(f"{preset:8} {n:>7}: epoch {now['epoch_s'] * 1e3:8.1f} ms (best {now['epoch_best_s'] * 1e3:.1f}, "
               f"CPU {now['epoch_cpu_s'] * 1e3:.1f}), "
               f"load {now['load_s']:6.2f} s, state {now['state_rss_mb']:5.0f} MB, SSZ {now['ssz_mb']:.0f} MB, "
-              f"peak {now['peak_rss_mb']:.0f} MB{extra}", flush=True)
+              f"peak {now['peak_rss_mb']:.0f} MB, C hasher {'on' if now.get('native_hashing') else 'off'}{extra}",
+              flush=True)
 
     print(f"load average at the end: {os.getloadavg()[0]:.2f} (2 cores, shared)")
     for row in rows:

@@ -9,11 +9,11 @@ from __future__ import annotations
 from itertools import compress
 from typing import Any, Iterable, Sequence
 
-import numpy as np
-
 from beacon.crypto.hash import hash
 from beacon.state import cache as _cache
 from beacon.state.cache import ActiveSet, EpochView, get_cache
+from beacon.state.columns import active_indices
+from beacon.state.columns import columns as registry_columns
 from beacon.state.math import int_to_bytes
 from beacon.state.misc import (
     GENESIS_EPOCH, compute_committee, compute_domain, compute_epoch_of_slot, compute_shuffled_index,
@@ -21,7 +21,6 @@ from beacon.state.misc import (
 )
 from beacon.state.predicates import is_active_validator
 from beacon.state.roots import compact_committees_root
-from beacon.state.shuffle import indices_digest
 
 
 # spec v0.8.2: Beacon state accessors / get_current_epoch
@@ -73,18 +72,8 @@ def _active_set(state: Any, epoch: int) -> ActiveSet:
     key = (epoch, root)
     found = cache.active.lookup(key)
     if found is None:
-        epochs = cache.epochs.lookup(root)
-        if epochs is None:
-            validators = state.validators.items()
-            n = len(validators)
-            epochs = cache.epochs.store(root, (
-                np.fromiter((v.activation_epoch for v in validators), np.uint64, n),
-                np.fromiter((v.exit_epoch for v in validators), np.uint64, n),
-            ))
-        activation, exit_ = epochs
-        # is_active_validator: activation_epoch <= epoch < exit_epoch (epochs are uint64)
-        indices = tuple(np.flatnonzero((activation <= epoch) & (exit_ > epoch)).tolist())
-        found = cache.active.store(key, ActiveSet(indices, indices_digest(indices)))
+        indices, digest = active_indices(state, epoch)  # from the registry's columns
+        found = cache.active.store(key, ActiveSet(indices, digest))
     return found
 
 
@@ -259,7 +248,8 @@ def get_compact_committees_root(state: Any, epoch: int) -> bytes:
         shard = (start_shard + committee_number) % shard_count
         committees.append((shard, get_crosslink_committee(state, epoch, shard)))
     # The CompactCommittee values are merkleized from plain data (roots.py says how).
-    root = compact_committees_root(state.config, state.validators.items(), committees)
+    effective, slashed = registry_columns(state, "effective_balance", "slashed")
+    root = compact_committees_root(state.config, state.validators.items(), committees, effective, slashed)
     if view is not None:
         view.compact_committees_root = root
     return root

@@ -5,7 +5,7 @@ reference, so nothing in it may depend on which state asks; everything is keyed 
 
 * active sets:   (epoch, hash_tree_root(state.validators)) -> indices (tuple), their digest,
                  and (for the current epoch) the total active balance; built from the
-                 registry's activation/exit epoch arrays, kept under the validators root. The validators root is
+                 registry's activation/exit epoch columns (columns.py), kept under the validators root. The validators root is
                  cached by the SSZ layer and recomputed along the changed paths only, and the
                  state root needs it every slot anyway, so the key costs little.
 * epoch views:   (epoch, current epoch, state.start_shard, validators root, the randao mix and
@@ -123,9 +123,11 @@ class StateCache:
         self.active: _LRU = _LRU(_MAX_ACTIVE_SETS)
         self.views: _LRU = _LRU(_MAX_EPOCH_VIEWS)
         self.pubkeys: PubkeyIndex | None = None
-        # validators root -> (activation_epoch, exit_epoch) arrays, so the active sets of
-        # several epochs of one registry cost one pass over it
-        self.epochs: _LRU = _LRU(2)
+        # validators root -> columns.RegistryColumns (the registry's fields as arrays), so
+        # the active sets of several epochs and the epoch steps share one pass over it; three:
+        # an epoch transition goes through up to three registries (start, after registry
+        # updates, after effective balances)
+        self.epochs: _LRU = _LRU(3)
         self.committee_keys: _LRU = _LRU(_MAX_COMMITTEE_KEYS)
 
 

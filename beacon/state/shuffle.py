@@ -16,22 +16,45 @@ and every committee is a slice of `shuffled`.
 from __future__ import annotations
 
 from collections import OrderedDict
+from hashlib import sha256
 from typing import Sequence
 
 import numpy as np
 
 from beacon.crypto.hash import hash
 
+try:  # the optional C hasher (see beacon/state/roots.py)
+    from beacon.state._hashlayer import hash_counted as _hash_counted
+except ImportError:
+    _hash_counted = None
+
 # Enough for previous/current/next epoch of a few forks; a 16k-validator entry is ~130 KB.
 _MAX_ENTRIES = 32
 _shuffles: "OrderedDict[tuple[bytes, bytes, int], list[int]]" = OrderedDict()
 
 
-def _round_bits(seed: bytes, round_byte: bytes, n: int) -> np.ndarray:
-    """bit(position) for positions 0..n-1 of one round, as the spec computes it per position."""
-    source = b"".join(hash(seed + round_byte + k.to_bytes(4, "little")) for k in range((n + 255) // 256))
+def _round_bits(seed: bytes, round_byte: bytes, n: int, suffixes: list[bytes] | None = None) -> np.ndarray:
+    """bit(position) for positions 0..n-1 of one round, as the spec computes it per position.
+
+    `suffixes`: int_to_bytes(k, 4) for every block k of the round, if the caller has them (the
+    same for every round)."""
+    prefix = seed + round_byte
+    # hash(seed + round_byte + int_to_bytes(position // 256, 4)) for every block: a shuffle of
+    # 16,384 indices makes 64 of these per round, 90 rounds on mainnet. In C when it was built
+    # (beacon/state/_hashlayer.c, ~3x cheaper a hash), else sha256 called directly.
+    if _hash_counted is not None:
+        source = _hash_counted(prefix, (n + 255) // 256)
+    else:
+        if suffixes is None:
+            suffixes = _block_suffixes(n)
+        source = b"".join([sha256(prefix + k).digest() for k in suffixes])
     # byte (pos % 256) // 8 of block pos // 256, bit pos % 8: little-endian bit order overall.
-    return np.unpackbits(np.frombuffer(source, dtype=np.uint8), bitorder="little")[:n].astype(bool)
+    # unpackbits gives 0/1 bytes, which are valid booleans as they are.
+    return np.unpackbits(np.frombuffer(source, dtype=np.uint8), bitorder="little")[:n].view(bool)
+
+
+def _block_suffixes(n: int) -> list[bytes]:
+    return [k.to_bytes(4, "little") for k in range((n + 255) // 256)]
 
 
 def shuffle_list(indices: Sequence[int], seed: bytes, rounds: int) -> list[int]:
@@ -43,10 +66,11 @@ def shuffle_list(indices: Sequence[int], seed: bytes, rounds: int) -> list[int]:
     if int(values.max()) < 2**32:
         values = values.astype(np.uint32)  # half the memory traffic per round
     ones = np.array(-1).astype(values.dtype)  # all bits set: the select mask of a swap
+    suffixes = _block_suffixes(n)
     for r in range(rounds - 1, -1, -1):
         round_byte = r.to_bytes(1, "little")
         pivot = int.from_bytes(hash(seed + round_byte)[0:8], "little") % n
-        values = _apply_round(values, pivot, _round_bits(seed, round_byte, n), ones)
+        values = _apply_round(values, pivot, _round_bits(seed, round_byte, n, suffixes), ones)
     return values.tolist()
 
 

@@ -1,6 +1,7 @@
 """beacon.state.roots: the roots merkleized from plain data equal the SSZ values' roots."""
 from __future__ import annotations
 
+import hashlib
 import random
 
 import pytest
@@ -66,3 +67,54 @@ def test_pubkey_roots_follow_the_registry_asked_about() -> None:
     longer.validators.append(longer.validators[5].copy())
     longer.balances.append(0)
     assert get_compact_committees_root(longer, epoch) == naive.get_compact_committees_root(longer, epoch)
+
+
+def test_compact_committees_root_with_a_small_increment() -> None:
+    # Below 256 Gwei per increment the compact balance may need more than 48 bits: the root then
+    # packs Python ints (the other branch of compact_committees_root); it must still match.
+    cfg = load_config("minimal", {"EFFECTIVE_BALANCE_INCREMENT": 100})
+    state = build_epoch_state(cfg, 200, full=False, seed=4)
+    epoch = get_current_epoch(state)
+    for e in (epoch, epoch + 1):
+        assert get_compact_committees_root(state, e) == naive.get_compact_committees_root(state, e)
+
+
+@pytest.mark.parametrize("pairs", [0, 1, 2, 7, 1000])
+def test_hash_layer_forms_agree_with_hashlib(pairs: int) -> None:
+    data = random.Random(pairs).randbytes(64 * pairs)
+    want = b"".join(hashlib.sha256(data[i:i + 64]).digest() for i in range(0, len(data), 64))
+    assert roots.python_hash_layer(data) == want
+    assert roots.hash_layer(data) == want  # the form merkleize_buffer uses
+    if not roots.NATIVE_HASHING:
+        pytest.skip("beacon.state._hashlayer is not built here (no compiler or OpenSSL headers at install, "
+                    "or PYTHONPATH at a tree without `setup.py build_ext --inplace`): hashlib form only")
+    assert roots._native_hash_layer(data) == want
+    assert roots._native_hash_layer(memoryview(data)) == want  # any buffer
+
+
+def test_hash_layer_rejects_partial_pairs() -> None:
+    forms = [roots.python_hash_layer] + ([roots._native_hash_layer] if roots.NATIVE_HASHING else [])
+    for form in forms:
+        for size in (1, 32, 65, 127):
+            with pytest.raises(ValueError, match="64-byte pairs"):
+                form(b"\x00" * size)
+
+
+def test_shuffle_is_the_same_with_and_without_the_c_hasher(monkeypatch: pytest.MonkeyPatch) -> None:
+    from beacon.state import shuffle
+
+    seed = hashlib.sha256(b"shuffle").digest()
+    indices = list(range(0, 3000, 3))
+    with_native = shuffle.shuffle_list(indices, seed, 90)
+    monkeypatch.setattr(shuffle, "_hash_counted", None)
+    assert shuffle.shuffle_list(indices, seed, 90) == with_native
+    if not roots.NATIVE_HASHING:
+        pytest.skip("beacon.state._hashlayer is not built here: the hashlib form only")
+    from beacon.state import _hashlayer
+
+    prefix = seed + b"\x05"
+    for count in (0, 1, 4, 300):
+        want = b"".join(hashlib.sha256(prefix + k.to_bytes(4, "little")).digest() for k in range(count))
+        assert _hashlayer.hash_counted(prefix, count) == want
+    with pytest.raises(ValueError):
+        _hashlayer.hash_counted(prefix, -1)

@@ -31,7 +31,7 @@ def process_crosslinks(state: Any) -> None:
             start_shard = get_start_shard(state, epoch)  # what the spec recomputes per committee
             for offset in range(get_committee_count(state, epoch)):
                 shard = (start_shard + offset) % cfg.SHARD_COUNT
-                committee_balance = part.total_of(part.committee(epoch, shard))  # committees are duplicate-free
+                committee_balance = part.committee_total(epoch, shard)
                 winning_crosslink, _indices, attesting_balance = attesters.winning_crosslink(shard)
                 if 3 * attesting_balance >= 2 * committee_balance:
                     state.current_crosslinks[shard] = winning_crosslink

@@ -14,6 +14,9 @@ import numpy as np
 from beacon.state.accessors import (
     get_active_set, get_compact_committees_root, get_current_epoch, get_randao_mix, get_shard_delta,
 )
+from beacon.state.columns import columns as registry_columns
+from beacon.state.columns import entry as registry_columns_entry
+from beacon.state.columns import patch as registry_columns_patch
 from beacon.state.roots import active_index_root
 
 # Above this, balance + 3 * half_increment might not fit a uint64: use Python ints instead.
@@ -30,14 +33,21 @@ def _update_effective_balances(state: Any) -> None:
     n = len(validators)
     if not n:
         return
-    effective = np.fromiter((v.effective_balance for v in validators), np.uint64, n)
-    if max(balances) < _UINT64_SAFE and int(effective.max()) < _UINT64_SAFE and increment < _UINT64_SAFE:
+    start = registry_columns_entry(state)
+    (effective,) = registry_columns(state, "effective_balance")
+    try:
         balance = np.array(balances, dtype=np.uint64)
+    except OverflowError:  # not a uint64 (the spec's loop below then says how it fails)
+        balance = None
+    if (balance is not None and int(balance.max()) < _UINT64_SAFE and int(effective.max()) < _UINT64_SAFE
+            and increment < _UINT64_SAFE):
         moved = (balance < effective) | (effective + np.uint64(3 * half_increment) < balance)
         new = np.minimum(balance - balance % np.uint64(increment), np.uint64(max_effective_balance))
         changed = np.flatnonzero(moved & (new != effective))
         for index, value in zip(changed.tolist(), new[changed].tolist()):
             validators[index].effective_balance = value
+        if len(changed):  # the columns of the new registry: these rows read again
+            registry_columns_patch(state, start, changed.tolist())
         return
     for validator, balance in zip(validators, balances):  # the spec's loop, in Python ints
         effective_balance = validator.effective_balance

@@ -37,11 +37,13 @@ from typing import Any, Iterator
 import numpy as np
 
 from beacon.state.accessors import (
-    get_attestation_data_slot, get_block_root, get_block_root_at_slot, get_crosslink_committee,
-    get_current_epoch, get_previous_epoch,
+    get_block_root, get_block_root_at_slot, get_committee_count, get_crosslink_committee, get_current_epoch,
+    get_previous_epoch, get_start_shard,
 )
+from beacon.state.columns import columns as registry_columns
 from beacon.state.epoch.helpers import get_matching_source_attestations
 from beacon.state.math import integer_squareroot
+from beacon.state.misc import compute_start_slot_of_epoch
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 
@@ -116,14 +118,27 @@ class EpochAttesters:
     @cached_property
     def unslashed_head(self) -> np.ndarray:
         state = self.part.state
+        cfg = state.config
+        shard_count, slots_per_epoch = cfg.SHARD_COUNT, cfg.SLOTS_PER_EPOCH
         slots: dict[tuple[int, int], int] = {}  # get_attestation_data_slot reads only these two
+        layouts: dict[int, tuple[int, int, int]] = {}
         roots: dict[int, bytes] = {}
         matching = np.zeros(len(self.attestations), dtype=bool)
         for j, a in enumerate(self.attestations):
-            key = (a.data.target.epoch, a.data.crosslink.shard)
+            epoch = a.data.target.epoch
+            shard = a.data.crosslink.shard
+            key = (epoch, shard)
             slot = slots.get(key)
             if slot is None:
-                slot = slots[key] = get_attestation_data_slot(state, a.data)
+                # get_attestation_data_slot(state, a.data), with the committee count and start
+                # shard of the target epoch read once per epoch instead of once per shard
+                layout = layouts.get(epoch)
+                if layout is None:
+                    layout = layouts[epoch] = (compute_start_slot_of_epoch(epoch, cfg=cfg),
+                                               get_start_shard(state, epoch),
+                                               get_committee_count(state, epoch) // slots_per_epoch)
+                start_slot, start_shard, committees_per_slot = layout
+                slot = slots[key] = start_slot + (shard + shard_count - start_shard) % shard_count // committees_per_slot
             root = roots.get(slot)
             if root is None:
                 root = roots[slot] = get_block_root_at_slot(state, slot)
@@ -136,6 +151,12 @@ class EpochAttesters:
         inclusion delay, the first such in list order (the spec's min()); -1 if none."""
         chosen = np.full(self.part.n, -1, dtype=np.int64)
         if not len(self.all_idx):
+            return chosen
+        # The usual case: each validator is included once, so its one attestation is the answer.
+        seen = np.zeros(self.part.n, dtype=bool)
+        seen[self.all_idx] = True
+        if int(np.count_nonzero(seen)) == len(self.all_idx):
+            chosen[self.all_idx] = self.att_of
             return chosen
         delays = np.array([a.inclusion_delay for a in self.attestations], dtype=np.uint64)
         # Sort by validator, then delay, then list position; keep the first row of each validator.
@@ -190,22 +211,19 @@ class EpochParticipation:
         self.slot = state.slot
         self.current_epoch = get_current_epoch(state)
         self.previous_epoch = get_previous_epoch(state)
-        validators = state.validators.items()
-        n = self.n = len(validators)
-        self.eb_list: list[int] = [v.effective_balance for v in validators]
-        self.eb = np.array(self.eb_list, dtype=np.uint64)
-        self.slashed = np.fromiter((v.slashed for v in validators), bool, n)
-        activation = np.fromiter((v.activation_epoch for v in validators), np.uint64, n)
-        exit_ = np.fromiter((v.exit_epoch for v in validators), np.uint64, n)
-        withdrawable = np.fromiter((v.withdrawable_epoch for v in validators), np.uint64, n)
+        self.n = n = len(state.validators)
+        # The registry's fields as read-only arrays, shared with the later epoch steps.
+        self.eb, self.slashed, activation, exit_, withdrawable = registry_columns(
+            state, "effective_balance", "slashed", "activation_epoch", "exit_epoch", "withdrawable_epoch")
         # uint64 sums are exact when even the sum of all effective balances fits.
-        self._sum_in_uint64 = max(self.eb_list, default=0) * max(n, 1) < 2**64
+        self._sum_in_uint64 = (int(self.eb.max()) if n else 0) * max(n, 1) < 2**64
         cur, prev = self.current_epoch, self.previous_epoch
         self.active_current = (activation <= cur) & (cur < exit_)
         active_previous = (activation <= prev) & (prev < exit_)
         self.eligible = active_previous | (self.slashed & (prev + 1 < withdrawable))
         self.total_active_balance = self.total_of(np.flatnonzero(self.active_current))
         self._committees: dict[tuple[int, int], np.ndarray] = {}
+        self._committee_totals: dict[tuple[int, int], int] = {}
         self._epochs: dict[int, EpochAttesters] = {}
 
     # --- building blocks ------------------------------------------------------------------
@@ -214,8 +232,7 @@ class EpochParticipation:
         if self._sum_in_uint64:
             total = int(self.eb[indices].sum(dtype=np.uint64))
         else:
-            eb = self.eb_list
-            total = sum(eb[i] for i in indices.tolist())
+            total = sum(self.eb[indices].tolist())
         return max(1, total)
 
     def committee(self, epoch: int, shard: int) -> np.ndarray:
@@ -225,6 +242,15 @@ class EpochParticipation:
             committee = np.asarray(get_crosslink_committee(self.state, epoch, shard), dtype=np.int64)
             self._committees[key] = committee
         return committee
+
+    def committee_total(self, epoch: int, shard: int) -> int:
+        """get_total_balance of a crosslink committee (duplicate-free), once per epoch and shard:
+        process_crosslinks and get_crosslink_deltas both ask for it."""
+        key = (epoch, shard)
+        total = self._committee_totals.get(key)
+        if total is None:
+            total = self._committee_totals[key] = self.total_of(self.committee(epoch, shard))
+        return total
 
     def attesting_indices(self, data: Any, bits: Any) -> np.ndarray:
         """get_attesting_indices as an index array: the committee members whose bit is set."""

@@ -3,7 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from beacon.state.accessors import get_current_epoch, get_validator_churn_limit
+from beacon.state.columns import columns as registry_columns
+from beacon.state.columns import entry as registry_columns_entry
+from beacon.state.columns import patch as registry_columns_patch
 from beacon.state.misc import compute_activation_exit_epoch
 
 
@@ -18,21 +23,25 @@ class _ExitQueue:
     as the spec function.
     """
 
-    def __init__(self, state: Any) -> None:
+    def __init__(self, state: Any, churn_limit: int) -> None:
         self.state = state
         self.scanned = False
         self.max_exit: int | None = None
         self.count_at_max = 0
-        self.churn_limit = 0
+        self.churn_limit = churn_limit  # get_validator_churn_limit(state), the same at every call
         self.floor = 0
+        self.exit_epochs: Any = None  # the exit epochs before any call, as a uint64 array
+        self.changed: set[int] = set()  # the validators whose exit this queue initiated
 
     def _scan(self) -> None:
         state, cfg = self.state, self.state.config
-        exit_epochs = [v.exit_epoch for v in state.validators if v.exit_epoch != cfg.FAR_FUTURE_EPOCH]
-        if exit_epochs:
-            self.max_exit = max(exit_epochs)
-            self.count_at_max = exit_epochs.count(self.max_exit)
-        self.churn_limit = get_validator_churn_limit(state)
+        column = self.exit_epochs
+        if column is None:
+            column = np.array([v.exit_epoch for v in state.validators], dtype=np.uint64)
+        exit_epochs = column[column != np.uint64(cfg.FAR_FUTURE_EPOCH)]
+        if len(exit_epochs):
+            self.max_exit = int(exit_epochs.max())
+            self.count_at_max = int((exit_epochs == np.uint64(self.max_exit)).sum())
         self.floor = compute_activation_exit_epoch(get_current_epoch(state), cfg=cfg)
         self.scanned = True
 
@@ -55,6 +64,7 @@ class _ExitQueue:
         # Set validator exit epoch and withdrawable epoch
         validator.exit_epoch = exit_queue_epoch
         validator.withdrawable_epoch = exit_queue_epoch + cfg.MIN_VALIDATOR_WITHDRAWABILITY_DELAY
+        self.changed.add(index)
         if self.max_exit is None or exit_queue_epoch > self.max_exit:
             self.max_exit, self.count_at_max = exit_queue_epoch, 1
         elif exit_queue_epoch == self.max_exit:
@@ -63,33 +73,48 @@ class _ExitQueue:
 
 # spec v0.8.2: Epoch processing / Registry updates / process_registry_updates
 def process_registry_updates(state: Any) -> None:
+    # The spec's loops as masks over the registry's columns (beacon.state.columns); the writes
+    # go to the few validators selected, in index order, and the columns are then patched.
     cfg = state.config
     current_epoch = get_current_epoch(state)
-    exits = _ExitQueue(state)
-    # Constants hoisted out of the per-validator loop (it runs over the whole registry).
+    # The churn limit reads the current epoch's active set, which none of the writes below
+    # change (exits and activations land in later epochs): read once, before them.
+    churn_limit = get_validator_churn_limit(state)
+    exits = _ExitQueue(state, churn_limit)
     far_future_epoch = cfg.FAR_FUTURE_EPOCH
-    max_effective_balance = cfg.MAX_EFFECTIVE_BALANCE
-    ejection_balance = cfg.EJECTION_BALANCE
-    # Process activation eligibility and ejections
-    for index, validator in enumerate(state.validators):
-        effective_balance = validator.effective_balance
-        if validator.activation_eligibility_epoch == far_future_epoch and effective_balance == max_effective_balance:
-            validator.activation_eligibility_epoch = current_epoch
-
-        # is_active_validator(validator, current_epoch), inlined
-        if (effective_balance <= ejection_balance
-                and validator.activation_epoch <= current_epoch < validator.exit_epoch):
-            exits.initiate_validator_exit(index)
+    start = registry_columns_entry(state)
+    eligibility, effective, activation, exit_ = registry_columns(
+        state, "activation_eligibility_epoch", "effective_balance", "activation_epoch", "exit_epoch")
+    exits.exit_epochs = exit_
+    # Process activation eligibility and ejections. Per validator the spec sets the eligibility
+    # epoch and then maybe initiates an exit; the two read and write disjoint fields (an exit
+    # writes exit/withdrawable epochs, read by no later eligibility test), so all eligibility
+    # writes can go first, and the ejections follow in index order as in the spec's loop.
+    becomes_eligible = np.flatnonzero((eligibility == far_future_epoch) & (effective == cfg.MAX_EFFECTIVE_BALANCE))
+    validators = state.validators
+    for index in becomes_eligible.tolist():
+        validators[index].activation_eligibility_epoch = current_epoch
+    # is_active_validator(validator, current_epoch) and effective_balance <= EJECTION_BALANCE
+    ejected = np.flatnonzero((activation <= current_epoch) & (exit_ > current_epoch)
+                             & (effective <= cfg.EJECTION_BALANCE))
+    for index in ejected.tolist():
+        exits.initiate_validator_exit(index)
 
     # Queue validators eligible for activation and not dequeued for activation prior to finalized epoch
     dequeue_floor = compute_activation_exit_epoch(state.finalized_checkpoint.epoch, cfg=cfg)
-    activation_queue = sorted([
-        index for index, validator in enumerate(state.validators)
-        if validator.activation_epoch >= dequeue_floor
-        and validator.activation_eligibility_epoch != far_future_epoch
-    ], key=lambda index: state.validators[index].activation_eligibility_epoch)
+    eligibility_now = eligibility.copy()  # the eligibility epochs after the writes above
+    eligibility_now[becomes_eligible] = current_epoch
+    # activation_epoch is not written above (exits write other fields): the column still holds
+    queued = np.flatnonzero((activation >= dequeue_floor) & (eligibility_now != far_future_epoch))
+    # sorted(..., key=activation_eligibility_epoch) is stable: a stable argsort of the same keys
+    activation_queue = queued[np.argsort(eligibility_now[queued], kind="stable")]
     # Dequeued validators for activation up to churn limit (without resetting activation epoch)
-    for index in activation_queue[:get_validator_churn_limit(state)]:
-        validator = state.validators[index]
+    activated = []
+    for index in activation_queue[:churn_limit].tolist():
+        validator = validators[index]
         if validator.activation_epoch == cfg.FAR_FUTURE_EPOCH:
             validator.activation_epoch = compute_activation_exit_epoch(current_epoch, cfg=cfg)
+            activated.append(index)
+    changed = set(becomes_eligible.tolist()) | exits.changed | set(activated)
+    if changed:
+        registry_columns_patch(state, start, changed)

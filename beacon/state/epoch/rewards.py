@@ -119,7 +119,7 @@ def crosslink_deltas(part: EpochParticipation) -> Tuple[np.ndarray, np.ndarray]:
         shard = (start_shard + offset) % cfg.SHARD_COUNT
         committee = part.committee(epoch, shard)
         _winning_crosslink, attesting, attesting_balance = attesters.winning_crosslink(shard)
-        committee_balance = part.total_of(committee)
+        committee_balance = part.committee_total(epoch, shard)
         member[attesting] = True  # membership through one reusable mask, cleared right after
         hit = member[committee]
         member[attesting] = False
@@ -156,9 +156,15 @@ def process_rewards_and_penalties(state: Any) -> None:
     balances = state.balances.items()
     # increase_balance then decrease_balance (floored at 0) for every index, written back at once:
     # in int64 when nothing can overflow (balances and deltas far below 2**62), else Python ints.
-    if (rewards.dtype != object and penalties.dtype != object and balances
-            and max(balances) < 2**62 and int(rewards.max()) < 2**62 and int(penalties.max()) < 2**62):
-        new = np.array(balances, dtype=np.int64) + rewards - penalties
+    current = None
+    if rewards.dtype != object and penalties.dtype != object and balances:
+        try:
+            current = np.array(balances, dtype=np.int64)
+        except OverflowError:  # a balance of 2**63 or more: Python ints below
+            current = None
+    if (current is not None and int(current.max()) < 2**62
+            and int(rewards.max()) < 2**62 and int(penalties.max()) < 2**62):
+        new = current + rewards - penalties
         np.maximum(new, 0, out=new)
         state.balances.set_all(new.tolist())
         return
