@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Iterable
 
+from beacon.testnet.faults import report_lines as fault_lines
 from beacon.testnet.runner import RunResult, Sample
 from beacon.testnet.status import is_abbreviated, root_key
 
@@ -133,6 +134,7 @@ def exercise_section(res: RunResult, plot_rel: str | None) -> str:
         desc = "; ".join(f"`{_short(r)}` on {', '.join(sorted(ns))}" for r, ns in roots.items())
         lines.append(f"- **finalized epoch {epoch} has different roots**: {desc}")
 
+    lines += fault_lines(res)  # partitions, reorgs, relays
     lines += ["", "### Timeline", ""]
     for t, text in res.timeline:
         lines.append(f"- {t - res.genesis_time:+.0f} s: {text}")

@@ -24,6 +24,7 @@ from typing import Callable, TextIO
 import yaml
 
 from beacon.testnet import status as st
+from beacon.testnet.faults import FaultError, Faults
 from beacon.testnet.netns import NetnsError, NetnsLab
 from beacon.testnet.spec import Client, Node, Spec
 
@@ -47,6 +48,8 @@ class Sample:
     peers: int | None = None
     syncing: bool | None = None
     error: str | None = None
+    reorgs: int | None = None
+    reorg_depth: int | None = None  # the node's deepest reorg so far, in slots
 
 
 @dataclasses.dataclass
@@ -95,6 +98,7 @@ class RunResult:
     nodes: dict[str, NodeRuntime]
     goal_times: dict[str, float]
     first_finality: dict[str, float]
+    faults: Faults | None = None
 
 
 def pybeacon_command() -> list[str]:
@@ -177,6 +181,7 @@ class TestnetRun:
         self._samples_file: TextIO | None = None
         self._pending: list[tuple[int, str, str]] = []  # (slot, action, node) not yet done
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(2, len(spec.nodes)))
+        self.faults: Faults | None = None
 
     # ------------------------------------------------------------------ small helpers
     def say(self, text: str) -> None:
@@ -203,10 +208,11 @@ class TestnetRun:
         (self.out / "config.yaml").write_text(yaml.safe_dump(self.spec.config or {}, default_flow_style=False)
                                               if self.spec.config else "{}\n")
         ids = [n.id for n in self.spec.nodes]
-        shaped = [n for n in self.spec.nodes if n.link.active()]
-        if shaped and not self.allow_no_shaping and not self.use_netns:
-            raise RunError(f"link latency/loss for {', '.join(n.id for n in shaped)} needs --netns "
-                           "(or pass --skip-link-shaping to run without it)")
+        if not self.use_netns:
+            try:  # what only the namespaces can do is refused before anything starts
+                Faults(self.spec, None, self.allow_no_shaping, self.note, self.problem, self.clock).check()
+            except FaultError as e:
+                raise RunError(str(e)) from None
         if self.use_netns:
             self.lab = NetnsLab()
             try:
@@ -228,17 +234,18 @@ class TestnetRun:
             rt.datadir.mkdir(parents=True, exist_ok=True)
             if self.lab is not None:
                 rt.connector = self.lab.connector(n.id)
-            if n.link.active() and self.lab is not None and not self.allow_no_shaping:
-                try:
-                    rt.netem = self.lab.shape(n.id, n.link)
-                except NetnsError as e:
-                    raise RunError(str(e)) from None
-                self.note(f"{n.id} link: {rt.netem}")
-            elif n.link.active():
-                self.problem(f"{n.id}: link shaping {n.link} not applied (--skip-link-shaping)")
             if rt.client.watch == "log":
                 rt.log_reader = st.LogReader(self.watched_log(rt), rt.client.log_patterns)
             self.nodes[n.id] = rt
+        # Link shaping, loss and partitions (netem, nftables, link relays): beacon/testnet/faults.py.
+        self.faults = Faults(self.spec, self.lab, self.allow_no_shaping, self.note, self.problem, self.clock)
+        try:
+            links = self.faults.setup({k: (rt.ip, rt.port) for k, rt in self.nodes.items()})
+        except (FaultError, NetnsError) as e:
+            raise RunError(str(e)) from None
+        for node_id, shown in links.items():
+            self.nodes[node_id].netem = shown
+            self.note(f"{node_id} link: {shown}")
         self._samples_file = open(self.out / "samples.jsonl", "w")
 
     def watched_log(self, rt: NodeRuntime) -> Path:
@@ -247,10 +254,18 @@ class TestnetRun:
             return rt.log_path
         return Path(expand(rt.client.log_file, {"datadir": str(rt.datadir), "node_id": rt.node.id}, {})[0])
 
+    def dial_multiaddr(self, dialer: str, target: str) -> str | None:
+        """The address `dialer` is given for `target`: the target's own, or its link relay's."""
+        rt = self.nodes[target]
+        via = self.faults.dial_address(dialer, target) if self.faults else None
+        if via is None or rt.peer_id is None:
+            return rt.multiaddr
+        return f"/ip4/{via[0]}/tcp/{via[1]}/p2p/{rt.peer_id}"
+
     def node_words(self, rt: NodeRuntime) -> dict[str, str]:
         n = rt.node
         targets = self.spec.peering.get(n.id, [])
-        addrs = [a for a in (self.nodes[t].multiaddr for t in targets) if a]
+        addrs = [a for a in (self.dial_multiaddr(n.id, t) for t in targets) if a]
         return {
             "genesis": str(self.out / "genesis.ssz"), "port": str(rt.port), "datadir": str(rt.datadir),
             "peers": ",".join(addrs), "validators": f"{n.validators_start}:{n.validators_count}",
@@ -285,7 +300,7 @@ class TestnetRun:
     # ------------------------------------------------------------------ processes
     def launch(self, rt: NodeRuntime) -> None:
         targets = self.spec.peering.get(rt.node.id, [])
-        addrs = [self.nodes[t].multiaddr for t in targets]
+        addrs = [self.dial_multiaddr(rt.node.id, t) for t in targets]
         assert all(addrs), "dialled nodes are started (and announced) first"
         n = rt.node
         words = self.node_words(rt)
@@ -381,6 +396,9 @@ class TestnetRun:
                 self._pending.append((e.at_slot, "join", e.node))
             elif e.action == "pause":
                 self._pending += [(e.at_slot, "pause", e.node), (e.at_slot + e.slots, "resume", e.node)]
+            elif e.action == "partition":  # the node field carries the partition's number
+                k = str(sum(1 for p in self.spec.events[:self.spec.events.index(e)] if p.action == "partition"))
+                self._pending += [(e.at_slot, "partition", k), (e.at_slot + e.slots, "heal", k)]
             else:  # restart: the kill sorts before the start even when slots is 0 (stable sort)
                 self._pending += [(e.at_slot, "kill:" + e.signal, e.node), (e.at_slot + e.slots, "start", e.node)]
         self._pending.sort(key=lambda p: p[0])
@@ -413,6 +431,13 @@ class TestnetRun:
         slot = self.slot_now()
         while self._pending and self._pending[0][0] <= slot:
             at, action, node_id = self._pending.pop(0)
+            if action in ("partition", "heal"):
+                assert self.faults is not None
+                try:
+                    self.faults.event(action, int(node_id), slot)
+                except FaultError as e:
+                    self.problem(f"{action}: {e}")
+                continue
             rt = self.nodes[node_id]
             if action in ("join", "start"):
                 if rt.state in ("running", "paused"):
@@ -469,7 +494,8 @@ class TestnetRun:
             self.check_genesis(rt, obs.genesis_root)
         return Sample(now, rt.node.id, ok=True, head_slot=obs.head_slot, head_root=obs.head_root,
                       justified_epoch=obs.justified_epoch, finalized_epoch=obs.finalized_epoch,
-                      finalized_root=obs.finalized_root, peers=obs.peers, syncing=obs.syncing)
+                      finalized_root=obs.finalized_root, peers=obs.peers, syncing=obs.syncing,
+                      reorgs=obs.reorgs, reorg_depth=obs.reorg_depth)
 
     def genesis_state_root(self) -> str | None:
         """The state root of genesis.ssz as the genesis command printed it (`pybeacon genesis` says
@@ -513,6 +539,8 @@ class TestnetRun:
                 self.first_finality[s.node] = s.t
         if self._samples_file:
             self._samples_file.flush()
+        if self.faults is not None:
+            self.faults.observe(samples)
         self.say(self.live_line(samples))
         return samples
 
@@ -521,7 +549,7 @@ class TestnetRun:
         parts = []
         for s in samples:
             if s.ok:
-                extra = " sync" if s.syncing else ""
+                extra = (" sync" if s.syncing else "") + (f" r{s.reorgs}" if s.reorgs else "")
                 shown = ["?" if v is None else v for v in (s.head_slot, s.justified_epoch, s.finalized_epoch, s.peers)]
                 parts.append(f"{s.node} h{shown[0]} j{shown[1]} f{shown[2]} p{shown[3]}{extra}")
             else:
@@ -532,6 +560,8 @@ class TestnetRun:
     def node_at_goal(self, rt: NodeRuntime, latest: Sample | None) -> bool:
         goal = self.spec.goal
         if latest is None or not latest.ok:
+            return False
+        if self.faults is not None and not self.faults.node_goal_met(rt.node.id):
             return False
         if goal.finalized_epoch is not None and (latest.finalized_epoch or 0) < goal.finalized_epoch:
             return False
@@ -568,7 +598,8 @@ class TestnetRun:
                 if latest[g].t - since >= self.spec.goal.hold:
                     self.goal_times[g] = latest[g].t
                     self.note(f"{g} reached the goal at slot {self.slot_now()}")
-            if all(g in self.goal_times for g in self.spec.goal.nodes):
+            if all(g in self.goal_times for g in self.spec.goal.nodes) and (
+                    self.faults is None or self.faults.run_goal_met()):
                 return True, "goal reached"
             lost = [g for g in self.spec.goal.nodes if self.nodes[g].state == "exited"]
             if lost:
@@ -591,6 +622,8 @@ class TestnetRun:
         for rt in running:
             if rt.client.cleanup:
                 self.run_cleanup(rt)
+        if self.faults is not None:
+            self.faults.close({k: (rt.datadir, rt.log_path) for k, rt in self.nodes.items() if rt.starts})
         if self.lab is not None:
             self.lab.teardown()
         if self._samples_file:
@@ -638,7 +671,8 @@ class TestnetRun:
                     spec=self.spec, out_dir=self.out, mode="netns" if self.use_netns else "loopback",
                     genesis_time=self.genesis_time, started=self.started, ended=self.clock(), reached=reached,
                     reason=reason, samples=self.samples, problems=self.problems, timeline=self.timeline,
-                    nodes=self.nodes, goal_times=self.goal_times, first_finality=self.first_finality)
+                    nodes=self.nodes, goal_times=self.goal_times, first_finality=self.first_finality,
+                    faults=self.faults)
                 write_summary(self.result)
             finally:
                 for sig, handler in old.items():
@@ -659,6 +693,8 @@ def write_summary(res: RunResult) -> None:
                       "peer_id": v.peer_id, "command": v.command, "starts": v.starts, "exits": v.exits,
                       "netem": v.netem} for k, v in res.nodes.items()},
     }
+    if res.faults is not None:
+        doc["faults"] = res.faults.summary()
     (res.out_dir / "result.json").write_text(json.dumps(doc, indent=2))
 
 
