@@ -97,7 +97,7 @@ class PartitionRecord:
     healed: float | None = None
     max_heads: int = 0  # most distinct head roots seen in one poll while cut
     heads_at_heal: dict[str, tuple[int | None, str | None]] = dataclasses.field(default_factory=dict)
-    finalized_at_start: int = 0
+    finalized_at_start: int | None = None  # highest finalized epoch of any node at the first poll while cut
     finalized_at_heal: int = 0  # highest finalized epoch of any node at the heal
     reorgs_at_heal: dict[str, int] = dataclasses.field(default_factory=dict)
     agreed: float | None = None  # first poll after the heal where every answering node had one head root
@@ -254,7 +254,8 @@ class Faults:
             if p.started is None:
                 continue
             if p.healed is None:
-                p.finalized_at_start = p.finalized_at_start or top_final
+                if p.finalized_at_start is None:
+                    p.finalized_at_start = top_final
                 p.max_heads = max(p.max_heads, len({s.head_root for s in ok if s.head_root}))
                 p.heads_at_heal = {s.node: (s.head_slot, s.head_root) for s in ok}
                 p.finalized_at_heal = top_final
@@ -343,7 +344,7 @@ def report_lines(res: Any) -> list[str]:
             lines += ["Not induced: the run ended first.", ""]
             continue
         fork = ("a fork: " if p.max_heads > 1 else "no fork: ") + f"at most {p.max_heads} different head roots in one poll"
-        lines.append(f"- While cut: {fork}; finalized epoch {p.finalized_at_start} at the cut, {p.finalized_at_heal} "
+        lines.append(f"- While cut: {fork}; finalized epoch {'?' if p.finalized_at_start is None else p.finalized_at_start} at the cut, {p.finalized_at_heal} "
                      "at the heal (neither side of an even split has 2/3 of the stake).")
         if p.heads_at_heal:
             heads = "; ".join(f"{n} slot {sl} `{(r or '?')[:10]}…`" for n, (sl, r) in sorted(p.heads_at_heal.items()))

@@ -391,14 +391,15 @@ class TestnetRun:
         if lateness > 0:
             self.problem(f"coordinated start missed: the last node was up {lateness:.1f} s after genesis "
                          f"(raise genesis_delay above {self.spec.genesis_delay:g} s)")
+        partitions = 0
         for e in self.spec.events:
             if e.action == "join":
                 self._pending.append((e.at_slot, "join", e.node))
             elif e.action == "pause":
                 self._pending += [(e.at_slot, "pause", e.node), (e.at_slot + e.slots, "resume", e.node)]
             elif e.action == "partition":  # the node field carries the partition's number
-                k = str(sum(1 for p in self.spec.events[:self.spec.events.index(e)] if p.action == "partition"))
-                self._pending += [(e.at_slot, "partition", k), (e.at_slot + e.slots, "heal", k)]
+                self._pending += [(e.at_slot, "partition", str(partitions)), (e.at_slot + e.slots, "heal", str(partitions))]
+                partitions += 1
             else:  # restart: the kill sorts before the start even when slots is 0 (stable sort)
                 self._pending += [(e.at_slot, "kill:" + e.signal, e.node), (e.at_slot + e.slots, "start", e.node)]
         self._pending.sort(key=lambda p: p[0])
