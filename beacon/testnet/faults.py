@@ -70,10 +70,10 @@ def heal_script() -> str:
 
 def unsupported_faults(spec: Spec, use_netns: bool, allow_no_shaping: bool) -> str | None:
     """Why this mode cannot make the description's faults (one sentence), or None."""
-    if spec.bootnode is not None and spec.events and not use_netns and any(
-            e.action == "partition" for e in spec.events):
-        return ("a partition without --netns cuts the static-peer links' relays; with peering: discovery "
-                "there are none: run with --netns")
+    if spec.bootnode is not None and any(e.action == "partition" for e in spec.events) and (
+            not use_netns or nft_unavailable_reason() is not None):
+        return ("a partition without --netns and nftables cuts the static-peer links' relays; with peering: "
+                "discovery there are none: run with --netns (and nftables installed)")
     if allow_no_shaping:
         return None
     lossy = [n.id for n in spec.nodes if n.link.loss_pct > 0]
