@@ -96,6 +96,8 @@ class PartitionRecord:
     started: float | None = None
     healed: float | None = None
     max_heads: int = 0  # most distinct head roots seen in one poll while cut
+    cut_polls: int = 0
+    split_polls: int = 0  # polls while cut in which no group shared a head root with another
     heads_at_heal: dict[str, tuple[int | None, str | None]] = dataclasses.field(default_factory=dict)
     finalized_at_start: int | None = None  # highest finalized epoch of any node at the first poll while cut
     finalized_at_heal: int = 0  # highest finalized epoch of any node at the heal
@@ -257,6 +259,10 @@ class Faults:
                 if p.finalized_at_start is None:
                     p.finalized_at_start = top_final
                 p.max_heads = max(p.max_heads, len({s.head_root for s in ok if s.head_root}))
+                p.cut_polls += 1
+                group_heads = [{s.head_root for s in ok if s.node in g} for g in p.groups]
+                if all(group_heads) and not set.intersection(*group_heads):
+                    p.split_polls += 1  # no head root in common between the groups
                 p.heads_at_heal = {s.node: (s.head_slot, s.head_root) for s in ok}
                 p.finalized_at_heal = top_final
                 p.reorgs_at_heal = {s.node: self.nodes[s.node].reorgs for s in ok}
@@ -343,7 +349,8 @@ def report_lines(res: Any) -> list[str]:
         if p.started is None:
             lines += ["Not induced: the run ended first.", ""]
             continue
-        fork = ("a fork: " if p.max_heads > 1 else "no fork: ") + f"at most {p.max_heads} different head roots in one poll"
+        fork = (f"the groups reported different head roots in {p.split_polls} of {p.cut_polls} polls "
+                f"(at most {p.max_heads} in one poll; the reorg depths below say how far back they forked)")
         lines.append(f"- While cut: {fork}; finalized epoch {'?' if p.finalized_at_start is None else p.finalized_at_start} at the cut, {p.finalized_at_heal} "
                      "at the heal (neither side of an even split has 2/3 of the stake).")
         if p.heads_at_heal:

@@ -77,6 +77,10 @@ def exercise_section(res: RunResult, plot_rel: str | None) -> str:
         goal.append(f"epoch {spec.goal.finalized_epoch} finalized")
     if spec.goal.peered:
         goal.append("connected to every static peer")
+    if spec.goal.reorg:
+        goal.append("a reorg after the heal")
+    if spec.goal.finality_resumes:
+        goal.append("finality resumed after the heal")
     if spec.goal.hold:
         goal.append(f"held for {spec.goal.hold:g} s")
     lines += [f"Result: {verdict}: {res.reason}. Goal: {' and '.join(goal)} on {', '.join(spec.goal.nodes)}.", ""]
