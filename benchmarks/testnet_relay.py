@@ -25,8 +25,11 @@ def echo_server() -> int:
 
     def serve(conn: socket.socket) -> None:
         with conn:
-            while data := conn.recv(262144):
-                conn.sendall(data)
+            try:
+                while data := conn.recv(262144):
+                    conn.sendall(data)
+            except OSError:
+                pass  # the relay went away at the end
 
     def accept() -> None:
         while True:

@@ -119,6 +119,14 @@ class Relay:
                     _abort(b)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await self._serve(reader, writer)
+        except asyncio.CancelledError:
+            # The hub is closing. Ending normally keeps asyncio's server callback from logging
+            # the cancellation as an error.
+            _abort(writer)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.cut:
             self.stats.refused += 1
             _abort(writer)
@@ -251,6 +259,12 @@ class RelayHub:
         async def stop_all() -> None:
             for r in self.relays.values():
                 await r.stop()
+            # Let the aborted connections' handlers end, so that no task dies pending with the loop.
+            me = asyncio.current_task()
+            rest = [t for t in asyncio.all_tasks() if t is not me]
+            for t in rest:
+                t.cancel()
+            await asyncio.gather(*rest, return_exceptions=True)
         try:
             self._call(stop_all(), timeout=10)
         finally:
