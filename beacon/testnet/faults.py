@@ -129,7 +129,6 @@ class Faults:
                            for e in spec.events if e.action == "partition"]
         self.nodes: dict[str, NodeFaults] = {n.id: NodeFaults() for n in spec.nodes}
         self.ips: dict[str, str] = {}
-        self.genesis_time = 0.0
         self.audits: dict[str, dict[str, Any]] = {}  # node -> slashing audit after a partition
 
     # --------------------------------------------------------------- set-up
@@ -138,8 +137,9 @@ class Faults:
         if (reason := unsupported_faults(self.spec, self.lab is not None, self.allow_no_shaping)) is not None:
             raise FaultError(reason)
 
-    def setup(self, addrs: dict[str, tuple[str, int]], genesis_time: float = 0.0) -> dict[str, str]:
-        """Make the link faults; returns node id -> what its link got, for the report."""
+    def setup(self, addrs: dict[str, tuple[str, int]], reserved: frozenset[int] = frozenset()) -> dict[str, str]:
+        """Make the link faults; returns node id -> what its link got, for the report. `reserved`:
+        127.0.0.1 ports handed to the nodes, which a relay must not take."""
         self.check()
         self.ips = {k: ip for k, (ip, _) in addrs.items()}
         shown: dict[str, str] = {}
@@ -180,16 +180,18 @@ class Faults:
         for p in self.partitions:
             p.method = "relays cut" if cut_by_relay else "nftables drop"
         if relay_shaping or cut_by_relay:
-            self._start_relays(addrs, relay_shaping)
+            self._start_relays(addrs, relay_shaping, reserved)
         return shown
 
-    def _start_relays(self, addrs: dict[str, tuple[str, int]], shaping: dict[str, Shaping]) -> None:
+    def _start_relays(self, addrs: dict[str, tuple[str, int]], shaping: dict[str, Shaping],
+                      reserved: frozenset[int]) -> None:
         self.hub = RelayHub()
         for dialer, targets in self.spec.peering.items():
             for target in targets:
                 ip, port = addrs[target]
                 if self.lab is None:
-                    listener, connector = loopback_listener, tcp_connector(ip, port)
+                    listener = (lambda: loopback_listener(reserved))  # type: ignore[misc]
+                    connector = tcp_connector(ip, port)
                 else:
                     # Both relay sockets live in the dialer's namespace: it dials 127.0.0.1 there, and
                     # the relay's connection leaves from the dialer's address (its firewall applies).

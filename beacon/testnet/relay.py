@@ -272,12 +272,17 @@ class RelayHub:
             self._thread.join(5)
 
 
-def loopback_listener() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    return sock
+def loopback_listener(avoid: frozenset[int] = frozenset()) -> socket.socket:
+    """A listening socket on a free 127.0.0.1 port, none of `avoid` (ports handed out to nodes
+    that may not have bound them yet)."""
+    for _ in range(100):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        if sock.getsockname()[1] not in avoid:
+            sock.listen(64)
+            return sock
+        sock.close()
+    raise OSError("no free 127.0.0.1 port outside the nodes' ports")
 
 
 def tcp_connector(host: str, port: int, timeout: float = 5.0) -> Connector:

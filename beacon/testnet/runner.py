@@ -240,7 +240,9 @@ class TestnetRun:
         # Link shaping, loss and partitions (netem, nftables, link relays): beacon/testnet/faults.py.
         self.faults = Faults(self.spec, self.lab, self.allow_no_shaping, self.note, self.problem, self.clock)
         try:
-            links = self.faults.setup({k: (rt.ip, rt.port) for k, rt in self.nodes.items()})
+            links = self.faults.setup({k: (rt.ip, rt.port) for k, rt in self.nodes.items()},
+                                      frozenset(p for rt in self.nodes.values()
+                                                for p in (rt.port, rt.http_port, rt.metrics_port)))
         except (FaultError, NetnsError) as e:
             raise RunError(str(e)) from None
         for node_id, shown in links.items():
