@@ -353,7 +353,8 @@ def report_lines(res: Any) -> list[str]:
             continue
         fork = (f"the groups reported different head roots in {p.split_polls} of {p.cut_polls} polls "
                 f"(at most {p.max_heads} in one poll; the reorg depths below say how far back they forked)")
-        lines.append(f"- While cut: {fork}; finalized epoch {'?' if p.finalized_at_start is None else p.finalized_at_start} at the cut, {p.finalized_at_heal} "
+        at_cut = "?" if p.finalized_at_start is None else p.finalized_at_start
+        lines.append(f"- While cut: {fork}; finalized epoch {at_cut} at the cut, {p.finalized_at_heal} "
                      "at the heal (neither side of an even split has 2/3 of the stake).")
         if p.heads_at_heal:
             heads = "; ".join(f"{n} slot {sl} `{(r or '?')[:10]}…`" for n, (sl, r) in sorted(p.heads_at_heal.items()))

@@ -208,11 +208,6 @@ class TestnetRun:
         (self.out / "config.yaml").write_text(yaml.safe_dump(self.spec.config or {}, default_flow_style=False)
                                               if self.spec.config else "{}\n")
         ids = [n.id for n in self.spec.nodes]
-        if not self.use_netns:
-            try:  # what only the namespaces can do is refused before anything starts
-                Faults(self.spec, None, self.allow_no_shaping, self.note, self.problem, self.clock).check()
-            except FaultError as e:
-                raise RunError(str(e)) from None
         if self.use_netns:
             self.lab = NetnsLab()
             try:
@@ -400,7 +395,8 @@ class TestnetRun:
             elif e.action == "pause":
                 self._pending += [(e.at_slot, "pause", e.node), (e.at_slot + e.slots, "resume", e.node)]
             elif e.action == "partition":  # the node field carries the partition's number
-                self._pending += [(e.at_slot, "partition", str(partitions)), (e.at_slot + e.slots, "heal", str(partitions))]
+                k = str(partitions)
+                self._pending += [(e.at_slot, "partition", k), (e.at_slot + e.slots, "heal", k)]
                 partitions += 1
             else:  # restart: the kill sorts before the start even when slots is 0 (stable sort)
                 self._pending += [(e.at_slot, "kill:" + e.signal, e.node), (e.at_slot + e.slots, "start", e.node)]

@@ -557,7 +557,7 @@ def parse_spec(data: Any, name: str = "testnet", path: Path | None = None) -> Sp
         raise _fail("events", "must be a list")
     events = [_parse_event(e, f"events[{i}]", spe) for i, e in enumerate(events_data)]
     for i, e in enumerate(events):
-        for j, member in enumerate(m for g in e.groups for m in g):
+        for member in (m for g in e.groups for m in g):
             if member not in ids:
                 raise _fail(f"events[{i}].groups", f"unknown node {member!r}")
         if e.action != "partition" and e.node not in ids:

@@ -79,8 +79,8 @@ def test_partition_forks_then_reorgs_to_one_chain_and_finality_resumes(tmp_path:
     assert "nftables: drop 2%" in result["nodes"]["B-0"]["netem"] if USE_NETNS else True
     assert "relay: delay 30 ms ±10 ms" in result["nodes"]["A-1"]["netem"]
     report = (out / "report.md").read_text()
-    for text in ("Result: **PASSED**", "### Faults induced and what the nodes did", "the groups reported different head roots in",
-                 "Time to agree (every node on one head root):", "Time to next finality", "nothing slashable",
+    for text in ("Result: **PASSED**", "### Faults induced and what the nodes did",
+                 "the groups reported different head roots in", "Time to agree (every node on one head root):", "Time to next finality", "nothing slashable",
                  "| A-0->B-1 |"):
         assert text in report, text
     assert processes_mentioning(str(out)) == []
