@@ -226,6 +226,9 @@ class Faults:
             self._cut(p, False)
             p.healed = self.clock()
             self.note(f"slot {slot}: partition healed {groups}")
+            if p.cut_polls == 0:
+                self.problem(f"partition {index + 1} was healed before any poll saw it (the run was behind "
+                             f"schedule at slot {slot}: nodes up late?); its fork was not observed")
 
     def _cut(self, p: PartitionRecord, cut: bool) -> None:
         if p.method == "relays cut":
