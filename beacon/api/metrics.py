@@ -5,6 +5,8 @@ beacon_head_root, beacon_finalized_epoch, beacon_finalized_root, beacon_current_
 beacon_current_justified_root, beacon_previous_justified_epoch, beacon_previous_justified_root.
 A root as a gauge is the signed little-endian int64 of its last 8 bytes.
 
+beacon_reorgs_total, beacon_reorg_depth (latest, slots), beacon_reorg_max_depth: the chain's reorgs.
+
 pybeacon_* : imports (counted at the node's chain wrapper, so gossip, sync and our own blocks
 all count), the block import time, duties by kind (all assigned / missed / declined by slashing
 protection) and how far into its slot each duty was published.
@@ -64,6 +66,12 @@ class Metrics:
         self.duty_delay = Histogram(
             "pybeacon_duty_delay_seconds", "Seconds after the slot start a duty was published", ["kind"],
             buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 12.0), registry=r)
+        self.reorgs = Counter("beacon_reorgs", "Head moves to a block not descending from the old head",
+                              registry=r)  # exposed as beacon_reorgs_total
+        self._reorgs_counted = 0
+        self.reorg_depth = Gauge("beacon_reorg_depth", "Depth in slots of the latest reorg "
+                                 "(old head slot - common ancestor slot)", registry=r)
+        self.reorg_max_depth = Gauge("beacon_reorg_max_depth", "Deepest reorg since start, in slots", registry=r)
         self.attestation_pool = Gauge("pybeacon_attestation_pool_size", "Aggregates in the attestation pool",
                                       registry=r)
         self.slashings_found = Counter("pybeacon_slashings_found", "Slashable pairs this node found and gossiped",
@@ -101,6 +109,13 @@ class Metrics:
         self.beacon_previous_justified_root.set(root_gauge_value(bytes(prev.root)))
         self.libp2p_peers.set(peers)
         self.attestation_pool.set(pool_size)
+        reorgs = chain.reorgs
+        # The chain keeps the count; the counter catches up to it (it only ever grows).
+        if reorgs.count > self._reorgs_counted:
+            self.reorgs.inc(reorgs.count - self._reorgs_counted)
+            self._reorgs_counted = reorgs.count
+        self.reorg_depth.set(reorgs.last_depth)
+        self.reorg_max_depth.set(reorgs.max_depth)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -104,6 +104,9 @@ class Views:
             "justified": {"epoch": int(just.epoch), "root": hex_root(just.root)},
             "finalized": {"epoch": int(fin.epoch), "root": hex_root(fin.root)},
             "peers": self.peers(),
+            # Head moves off the old head's branch since start; depth in slots (old head - common ancestor).
+            "reorgs": {"count": chain.reorgs.count, "last_depth": chain.reorgs.last_depth,
+                       "max_depth": chain.reorgs.max_depth, "last_slot": chain.reorgs.last_slot},
         }
 
     def identity(self) -> dict[str, Any]:

@@ -78,6 +78,27 @@ class HeadEvent:
     slot: int
     previous_root: bytes
     reorg_depth: int  # 0 when the new head extends the old one
+    # A reorg's depth in slots: old head slot - common ancestor slot (0 without a reorg).
+    reorg_slots: int = 0
+
+
+@dataclass
+class ReorgStats:
+    """Head moves to a block that does not descend from the old head, since the node started."""
+    count: int = 0
+    last_depth: int = 0  # slots: old head slot - common ancestor slot
+    max_depth: int = 0
+    last_slot: int = 0  # the new head's slot at the latest reorg
+
+    def record(self, ev: HeadEvent) -> None:
+        if not ev.reorg_depth:
+            return
+        self.count += 1
+        self.last_depth = ev.reorg_slots
+        self.max_depth = max(self.max_depth, ev.reorg_slots)
+        self.last_slot = ev.slot
+        log.info("reorg: head 0x%s at slot %d replaces 0x%s, depth %d slot(s) (%d block(s) left the canonical chain)",
+                 ev.root.hex()[:12], ev.slot, ev.previous_root.hex()[:12], ev.reorg_slots, ev.reorg_depth)
 
 
 class ChainEvents:
@@ -159,6 +180,8 @@ class Chain:
         self._pending_blocks: "OrderedDict[bytes, Any]" = OrderedDict()
         self._pending_atts: "OrderedDict[bytes, Any]" = OrderedDict()  # data root+sig -> attestation
         self._bad: "OrderedDict[bytes, str]" = OrderedDict()  # roots of blocks that failed the transition
+        self.reorgs = ReorgStats()
+        self.events.subscribe("head", self.reorgs.record)  # counted once the move is committed
         head = db.get_head()
         assert head is not None
         self._head = head
@@ -549,7 +572,8 @@ class Chain:
         wb.set_head(Head(new_head, new_slot))
         self._head = Head(new_head, new_slot)
         reorg = depth if old.root != root else 0
-        self._pending_head_event = HeadEvent(new_head, new_slot, old.root, reorg)
+        self._pending_head_event = HeadEvent(new_head, new_slot, old.root, reorg,
+                                             max(0, old.slot - fork_slot) if reorg else 0)
 
     def _finalize(self, wb: Any) -> None:
         """Prune fork choice below the new finalized block; keep what the disk must keep."""

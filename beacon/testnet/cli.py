@@ -17,6 +17,7 @@ from pathlib import Path
 from types import FrameType
 
 from beacon.testnet import catalog, netns
+from beacon.testnet.faults import unsupported_faults
 from beacon.testnet.spec import (
     LIST_PLACEHOLDERS, WATCH_MODES, WORD_PLACEHOLDERS, Spec, SpecError, check_limits, check_template, load_spec,
     parse_duration,
@@ -107,6 +108,9 @@ def _summary(spec: Spec) -> str:
         goal = (goal + " and " if goal else "") + f"validator(s) {', '.join(map(str, spec.goal.exited))} exited"
     if spec.goal.slashed:
         goal = (goal + " and " if goal else "") + f"validator(s) {', '.join(map(str, spec.goal.slashed))} slashed"
+    for key, words in (("reorg", "a reorg after the heal"), ("finality_resumes", "finality resumes after the heal")):
+        if getattr(spec.goal, key):
+            goal = (goal + " and " if goal else "") + words
     if spec.goal.hold:
         goal += f", held {spec.goal.hold:g} s"
     lines.append(f"  goal: {goal} on {', '.join(spec.goal.nodes)}")
@@ -158,15 +162,10 @@ def run(args: argparse.Namespace) -> int:
     if netns.unavailable_reason() is None:
         for ns in netns.clean_stale():
             print(f"pybeacon testnet: removed stale namespace {ns} of an earlier run", file=sys.stderr)
-    shaped = [n.id for s in specs for n in s.nodes if n.link.active()]
-    if shaped and not use_netns and not args.skip_link_shaping:
-        print(f"pybeacon testnet: link latency/loss for {', '.join(shaped)} needs --netns "
-              "(or pass --skip-link-shaping to run without it)", file=sys.stderr)
-        return 2
-    if use_netns and shaped and not args.skip_link_shaping and (reason := netns.netem_unavailable_reason()):
-        print(f"pybeacon testnet: link latency/loss for {', '.join(shaped)} cannot be applied: {reason}; "
-              "pass --skip-link-shaping to run without it", file=sys.stderr)
-        return 2
+    for spec in specs:  # link faults this mode cannot make (beacon/testnet/faults.py)
+        if (reason := unsupported_faults(spec, use_netns, args.skip_link_shaping)) is not None:
+            print(f"pybeacon testnet: {spec.name}: {reason}", file=sys.stderr)
+            return 2
 
     out = Path(args.out or f"testnet-runs/{datetime.datetime.now(datetime.timezone.utc):%Y%m%d-%H%M%S}").resolve()
     out.mkdir(parents=True, exist_ok=True)

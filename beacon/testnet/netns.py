@@ -20,7 +20,7 @@ import socket
 import subprocess
 import threading
 import time
-from typing import Iterable
+from typing import Callable, Iterable, TypeVar
 
 from beacon.testnet.spec import Link
 
@@ -28,6 +28,7 @@ PREFIX = "pbtn"
 SUBNET = "10.77.0"
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = "/var/run/netns"
+T = TypeVar("T")
 
 
 class NetnsError(RuntimeError):
@@ -216,3 +217,29 @@ def netem_unavailable_reason() -> str | None:
         return str(e)
     finally:
         _ip("netns", "del", ns, check=False)
+
+
+def in_netns(ns: str, make: Callable[[], T], timeout: float = 10.0) -> T:
+    """Run `make` (which opens a socket) in a thread that entered namespace `ns`; the socket it
+    returns stays in that namespace (used by the link relays: listen and connect in a node's)."""
+    result: dict[str, object] = {}
+
+    def work() -> None:
+        try:
+            fd = os.open(f"{NETNS_DIR}/{ns}", os.O_RDONLY)
+            try:
+                if _libc.setns(fd, CLONE_NEWNET) != 0:
+                    err = ctypes.get_errno()
+                    raise OSError(err, f"setns({ns}): {os.strerror(err)}")
+            finally:
+                os.close(fd)
+            result["value"] = make()
+        except OSError as e:
+            result["error"] = e
+
+    t = threading.Thread(target=work, name=f"in-{ns}", daemon=True)
+    t.start()
+    t.join(timeout)
+    if "value" in result:
+        return result["value"]  # type: ignore[return-value]
+    raise result.get("error") or OSError(f"{ns}: timed out")  # type: ignore[misc]

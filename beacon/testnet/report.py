@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Iterable
 
+from beacon.testnet.faults import report_lines as fault_lines
 from beacon.testnet.runner import RunResult, Sample
 from beacon.testnet.slashing import report_lines as slashing_report_lines
 from beacon.testnet.status import is_abbreviated, root_key
@@ -81,6 +82,10 @@ def exercise_section(res: RunResult, plot_rel: str | None) -> str:
         goal.append(f"validator(s) {', '.join(map(str, spec.goal.exited))} exited")
     if spec.goal.slashed:
         goal.append(f"validator(s) {', '.join(map(str, spec.goal.slashed))} slashed in the head state")
+    if spec.goal.reorg:
+        goal.append("a reorg after the heal")
+    if spec.goal.finality_resumes:
+        goal.append("finality resumed after the heal")
     if spec.goal.hold:
         goal.append(f"held for {spec.goal.hold:g} s")
     lines += [f"Result: {verdict}: {res.reason}. Goal: {' and '.join(goal)} on {', '.join(spec.goal.nodes)}.", ""]
@@ -146,6 +151,7 @@ def exercise_section(res: RunResult, plot_rel: str | None) -> str:
         desc = "; ".join(f"`{_short(r)}` on {', '.join(sorted(ns))}" for r, ns in roots.items())
         lines.append(f"- **finalized epoch {epoch} has different roots**: {desc}")
 
+    lines += fault_lines(res)  # partitions, reorgs, relays
     lines += ["", "### Timeline", ""]
     for t, text in res.timeline:
         lines.append(f"- {t - res.genesis_time:+.0f} s: {text}")

@@ -25,6 +25,7 @@ import yaml
 
 from beacon.testnet import ops
 from beacon.testnet import status as st
+from beacon.testnet.faults import FaultError, Faults
 from beacon.testnet.netns import NetnsError, NetnsLab
 from beacon.testnet.slashing import ChaosError, SlashingWatch
 from beacon.testnet.spec import Client, Node, Spec
@@ -49,6 +50,8 @@ class Sample:
     peers: int | None = None
     syncing: bool | None = None
     error: str | None = None
+    reorgs: int | None = None
+    reorg_depth: int | None = None  # the node's deepest reorg so far, in slots
 
 
 @dataclasses.dataclass
@@ -98,6 +101,7 @@ class RunResult:
     goal_times: dict[str, float]
     first_finality: dict[str, float]
     slashing: dict = dataclasses.field(default_factory=dict)  # beacon/testnet/slashing.py summary()
+    faults: Faults | None = None
 
 
 def pybeacon_command() -> list[str]:
@@ -182,6 +186,7 @@ class TestnetRun:
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(2, len(spec.nodes)))
         self.ops = ops.OpsTracker(self)  # offline/exit events, their goal and records
         self.slashing = SlashingWatch(spec)
+        self.faults: Faults | None = None
 
     # ------------------------------------------------------------------ small helpers
     def say(self, text: str) -> None:
@@ -208,10 +213,6 @@ class TestnetRun:
         (self.out / "config.yaml").write_text(yaml.safe_dump(self.spec.config or {}, default_flow_style=False)
                                               if self.spec.config else "{}\n")
         ids = [n.id for n in self.spec.nodes]
-        shaped = [n for n in self.spec.nodes if n.link.active()]
-        if shaped and not self.allow_no_shaping and not self.use_netns:
-            raise RunError(f"link latency/loss for {', '.join(n.id for n in shaped)} needs --netns "
-                           "(or pass --skip-link-shaping to run without it)")
         if self.use_netns:
             self.lab = NetnsLab()
             try:
@@ -233,17 +234,20 @@ class TestnetRun:
             rt.datadir.mkdir(parents=True, exist_ok=True)
             if self.lab is not None:
                 rt.connector = self.lab.connector(n.id)
-            if n.link.active() and self.lab is not None and not self.allow_no_shaping:
-                try:
-                    rt.netem = self.lab.shape(n.id, n.link)
-                except NetnsError as e:
-                    raise RunError(str(e)) from None
-                self.note(f"{n.id} link: {rt.netem}")
-            elif n.link.active():
-                self.problem(f"{n.id}: link shaping {n.link} not applied (--skip-link-shaping)")
             if rt.client.watch == "log":
                 rt.log_reader = st.LogReader(self.watched_log(rt), rt.client.log_patterns)
             self.nodes[n.id] = rt
+        # Link shaping, loss and partitions (netem, nftables, link relays): beacon/testnet/faults.py.
+        self.faults = Faults(self.spec, self.lab, self.allow_no_shaping, self.note, self.problem, self.clock)
+        try:
+            links = self.faults.setup({k: (rt.ip, rt.port) for k, rt in self.nodes.items()},
+                                      frozenset(p for rt in self.nodes.values()
+                                                for p in (rt.port, rt.http_port, rt.metrics_port)))
+        except (FaultError, NetnsError) as e:
+            raise RunError(str(e)) from None
+        for node_id, shown in links.items():
+            self.nodes[node_id].netem = shown
+            self.note(f"{node_id} link: {shown}")
         self._samples_file = open(self.out / "samples.jsonl", "w")
 
     def watched_log(self, rt: NodeRuntime) -> Path:
@@ -252,10 +256,18 @@ class TestnetRun:
             return rt.log_path
         return Path(expand(rt.client.log_file, {"datadir": str(rt.datadir), "node_id": rt.node.id}, {})[0])
 
+    def dial_multiaddr(self, dialer: str, target: str) -> str | None:
+        """The address `dialer` is given for `target`: the target's own, or its link relay's."""
+        rt = self.nodes[target]
+        via = self.faults.dial_address(dialer, target) if self.faults else None
+        if via is None or rt.peer_id is None:
+            return rt.multiaddr
+        return f"/ip4/{via[0]}/tcp/{via[1]}/p2p/{rt.peer_id}"
+
     def node_words(self, rt: NodeRuntime) -> dict[str, str]:
         n = rt.node
         targets = self.spec.peering.get(n.id, [])
-        addrs = [a for a in (self.nodes[t].multiaddr for t in targets) if a]
+        addrs = [a for a in (self.dial_multiaddr(n.id, t) for t in targets) if a]
         return {
             "genesis": str(self.out / "genesis.ssz"), "port": str(rt.port), "datadir": str(rt.datadir),
             "peers": ",".join(addrs), "validators": f"{n.validators_start}:{n.validators_count}",
@@ -290,7 +302,7 @@ class TestnetRun:
     # ------------------------------------------------------------------ processes
     def launch(self, rt: NodeRuntime) -> None:
         targets = self.spec.peering.get(rt.node.id, [])
-        addrs = [self.nodes[t].multiaddr for t in targets]
+        addrs = [self.dial_multiaddr(rt.node.id, t) for t in targets]
         assert all(addrs), "dialled nodes are started (and announced) first"
         n = rt.node
         words = self.node_words(rt)
@@ -381,6 +393,7 @@ class TestnetRun:
         if lateness > 0:
             self.problem(f"coordinated start missed: the last node was up {lateness:.1f} s after genesis "
                          f"(raise genesis_delay above {self.spec.genesis_delay:g} s)")
+        partitions = 0
         for e in self.spec.events:
             if e.action == "join":
                 self._pending.append((e.at_slot, "join", e.node))
@@ -388,6 +401,10 @@ class TestnetRun:
                 self._pending += [(e.at_slot, "pause", e.node), (e.at_slot + e.slots, "resume", e.node)]
             elif e.action == "equivocate":
                 self._pending.append((e.at_slot, f"equivocate:{e.validator}:{e.kind}", e.node))
+            elif e.action == "partition":  # the node field carries the partition's number
+                k = str(partitions)
+                self._pending += [(e.at_slot, "partition", k), (e.at_slot + e.slots, "heal", k)]
+                partitions += 1
             elif e.action == "restart":  # the kill sorts before the start even when slots is 0 (stable sort)
                 self._pending += [(e.at_slot, "kill:" + e.signal, e.node), (e.at_slot + e.slots, "start", e.node)]
         self._pending += ops.pending_actions(self.spec)
@@ -421,6 +438,13 @@ class TestnetRun:
         slot = self.slot_now()
         while self._pending and self._pending[0][0] <= slot:
             at, action, node_id = self._pending.pop(0)
+            if action in ("partition", "heal"):
+                assert self.faults is not None
+                try:
+                    self.faults.event(action, int(node_id), slot)
+                except FaultError as e:
+                    self.problem(f"{action}: {e}")
+                continue
             rt = self.nodes[node_id]
             if ops.handles(action):
                 self.ops.do(action, rt, slot)
@@ -487,7 +511,8 @@ class TestnetRun:
             self.check_genesis(rt, obs.genesis_root)
         return Sample(now, rt.node.id, ok=True, head_slot=obs.head_slot, head_root=obs.head_root,
                       justified_epoch=obs.justified_epoch, finalized_epoch=obs.finalized_epoch,
-                      finalized_root=obs.finalized_root, peers=obs.peers, syncing=obs.syncing)
+                      finalized_root=obs.finalized_root, peers=obs.peers, syncing=obs.syncing,
+                      reorgs=obs.reorgs, reorg_depth=obs.reorg_depth)
 
     def genesis_state_root(self) -> str | None:
         """The state root of genesis.ssz as the genesis command printed it (`pybeacon genesis` says
@@ -531,6 +556,8 @@ class TestnetRun:
                 self.first_finality[s.node] = s.t
         if self._samples_file:
             self._samples_file.flush()
+        if self.faults is not None:
+            self.faults.observe(samples)
         self.say(self.live_line(samples))
         return samples
 
@@ -539,7 +566,7 @@ class TestnetRun:
         parts = []
         for s in samples:
             if s.ok:
-                extra = " sync" if s.syncing else ""
+                extra = (" sync" if s.syncing else "") + (f" r{s.reorgs}" if s.reorgs else "")
                 shown = ["?" if v is None else v for v in (s.head_slot, s.justified_epoch, s.finalized_epoch, s.peers)]
                 parts.append(f"{s.node} h{shown[0]} j{shown[1]} f{shown[2]} p{shown[3]}{extra}")
             else:
@@ -553,6 +580,8 @@ class TestnetRun:
             return False
         # Asked first, whatever else is missing: the first sighting of each slashing is a figure.
         slashed = self.slashing.node_slashed(rt.node.id, rt.http_port, rt.connector, latest.t) if goal.slashed else True
+        if self.faults is not None and not self.faults.node_goal_met(rt.node.id):
+            return False
         if goal.finalized_epoch is not None and (latest.finalized_epoch or 0) < goal.finalized_epoch:
             return False
         if goal.exited and not self.ops.exited(rt, goal.exited):
@@ -599,7 +628,8 @@ class TestnetRun:
                     self.note(f"{g} reached the goal at slot {self.slot_now()}")
             while self.slashing.notes:  # when every goal node was done before this poll
                 self.note(f"slot {self.slot_now()}: {self.slashing.notes.pop(0)}")
-            if all(g in self.goal_times for g in self.spec.goal.nodes):
+            if all(g in self.goal_times for g in self.spec.goal.nodes) and (
+                    self.faults is None or self.faults.run_goal_met()):
                 return True, "goal reached"
             lost = [g for g in self.spec.goal.nodes if self.nodes[g].state == "exited"]
             if lost:
@@ -622,6 +652,8 @@ class TestnetRun:
         for rt in running:
             if rt.client.cleanup:
                 self.run_cleanup(rt)
+        if self.faults is not None:
+            self.faults.close({k: (rt.datadir, rt.log_path) for k, rt in self.nodes.items() if rt.starts})
         if self.lab is not None:
             self.lab.teardown()
         if self._samples_file:
@@ -671,7 +703,7 @@ class TestnetRun:
                     genesis_time=self.genesis_time, started=self.started, ended=self.clock(), reached=reached,
                     reason=reason, samples=self.samples, problems=self.problems, timeline=self.timeline,
                     nodes=self.nodes, goal_times=self.goal_times, first_finality=self.first_finality,
-                    slashing=self.slashing.summary())
+                    slashing=self.slashing.summary(), faults=self.faults)
                 write_summary(self.result)
             finally:
                 for sig, handler in old.items():
@@ -692,6 +724,8 @@ def write_summary(res: RunResult) -> None:
                       "peer_id": v.peer_id, "command": v.command, "starts": v.starts, "exits": v.exits,
                       "netem": v.netem} for k, v in res.nodes.items()},
     }
+    if res.faults is not None:
+        doc["faults"] = res.faults.summary()
     (res.out_dir / "result.json").write_text(json.dumps(doc, indent=2))
 
 

@@ -51,7 +51,7 @@ LOG_FIELDS = ("head_slot", "justified_epoch", "finalized_epoch", "peers", "head_
 # genesis_root is the state root of the genesis the client built, checked against genesis.ssz.
 LOG_ROOT_FIELDS = ("head_root", "finalized_root", "genesis_root")
 GENESIS_MODES = ("shared", "own")
-EVENT_ACTIONS = ("join", "pause", "restart", "offline", "exit", "equivocate")
+EVENT_ACTIONS = ("join", "pause", "restart", "offline", "exit", "equivocate", "partition")
 EQUIVOCATION_KINDS = ("proposal", "double_vote", "surround_vote")  # beacon/validator/service.py
 # What `equivocate` adds to a node's command; only pybeacon has the chaos endpoint behind it.
 EQUIVOCATION_FLAG = "--unsafe-allow-equivocation"
@@ -103,9 +103,12 @@ class Link:
     latency_ms: float = 0.0
     jitter_ms: float = 0.0
     loss_pct: float = 0.0
+    # Only the link relay (beacon/testnet/relay.py) applies these two.
+    bandwidth_kbps: float = 0.0
+    resets_per_min: float = 0.0
 
     def active(self) -> bool:
-        return self.latency_ms > 0 or self.jitter_ms > 0 or self.loss_pct > 0
+        return any(v > 0 for v in dataclasses.astuple(self))
 
 
 @dataclasses.dataclass
@@ -125,15 +128,18 @@ class Goal:
     hold: float = 0.0  # seconds the condition must hold without a break before a node counts
     exited: list[int] = dataclasses.field(default_factory=list)  # validators whose exit epoch is reached
     slashed: list[int] = dataclasses.field(default_factory=list)  # validators slashed in the node's head state
+    reorg: bool = False  # partition runs: some node reorged after the (last) heal
+    finality_resumes: bool = False  # partition runs: finalized epoch beyond where it stood at the heal
 
 
 @dataclasses.dataclass
 class Event:
-    action: str  # join | pause | restart | offline | exit | equivocate
-    node: str
+    action: str  # join | pause | restart | offline | exit | equivocate | partition
+    node: str  # "" for a partition
     at_slot: int
-    slots: int = 0  # pause: how long stopped; restart: how long down; offline: how long off duty
+    slots: int = 0  # pause: how long stopped; restart: how long down; offline: how long off duty; partition: how long cut
     signal: str = "KILL"  # restart: how the node is killed
+    groups: list[list[str]] = dataclasses.field(default_factory=list)  # partition: no traffic between groups
     validators: str = ""  # offline: START:COUNT, a subset of the node's validators
     validator: int = -1  # exit: the validator index; equivocate: whose keys sign the slashable pair
     kind: str = ""  # equivocate: proposal | double_vote | surround_vote
@@ -144,6 +150,9 @@ class Event:
 
     def describe(self, slots_per_epoch: int) -> str:
         where = f"slot {self.at_slot} (epoch {self.at_slot / slots_per_epoch:g})"
+        if self.action == "partition":
+            return (f"partition {' | '.join('[' + ', '.join(g) + ']' for g in self.groups)} at {where} "
+                    f"for {self.slots} slots, then healed")
         if self.action == "join":
             return f"{self.node} joins at {where} and syncs from genesis"
         if self.action == "pause":
@@ -412,27 +421,33 @@ def _regex(value: Any, where: str) -> str:
 
 def _parse_link(data: Any, where: str) -> Link:
     data = _mapping(data, where)
-    _no_unknown(data, {"latency_ms", "jitter_ms", "loss_pct"}, where)
+    _no_unknown(data, {"latency_ms", "jitter_ms", "loss_pct", "bandwidth_kbps", "resets_per_min"}, where)
     link = Link(**{k: _number(v, f"{where}.{k}") for k, v in data.items()})
     if link.loss_pct > 100:
         raise _fail(f"{where}.loss_pct", "is a percentage (0..100)")
     if link.jitter_ms > 0 and link.latency_ms == 0:
-        raise _fail(f"{where}.jitter_ms", "needs latency_ms (netem varies the delay around it)")
+        raise _fail(f"{where}.jitter_ms", "needs latency_ms (the delay varies around it)")
     return link
 
 
 def _parse_event(data: Any, where: str, spe: int) -> Event:
     data = _mapping(data, where)
     _no_unknown(data, {"action", "node", "at_slot", "at_epoch", "slots", "signal", "validators", "validator",
-                       "epochs", "kind"}, where)
+                       "epochs", "kind", "groups"}, where)
     action = data.get("action")
     if action not in EVENT_ACTIONS:
         raise _fail(f"{where}.action", f"must be one of {', '.join(EVENT_ACTIONS)}, got {action!r}")
-    node = _str(data.get("node"), f"{where}.node")
     if ("at_slot" in data) == ("at_epoch" in data):
         raise _fail(where, "needs exactly one of at_slot, at_epoch")
     at_slot = (_int(data["at_slot"], f"{where}.at_slot") if "at_slot" in data
                else _int(data["at_epoch"], f"{where}.at_epoch") * spe)
+    if action == "partition":
+        return _parse_partition(data, where, at_slot, spe)
+    if "groups" in data:
+        raise _fail(where, "groups only apply to partition")
+    if "epochs" in data and action not in ("offline",):
+        raise _fail(where, "epochs only apply to partition and offline")
+    node = _str(data.get("node"), f"{where}.node")
     event = Event(action=action, node=node, at_slot=at_slot)
     if action == "pause":
         event.slots = _int(data.get("slots"), f"{where}.slots", 1)
@@ -480,6 +495,32 @@ def _parse_ops_event(event: Event, data: Mapping[str, Any], where: str, spe: int
         if {"validators", "slots", "epochs"} & set(data):
             raise _fail(where, "exit takes one validator: V (and no validators/slots/epochs)")
         event.validator = _int(data.get("validator"), f"{where}.validator")
+def _parse_partition(data: dict[str, Any], where: str, at_slot: int, spe: int) -> Event:
+    """`{action: partition, groups: [[A-0, A-1], [B-0, B-1]], at_epoch: E, epochs: N}` (or slots: N)."""
+    for key in ("node", "signal", "validators", "validator", "kind"):
+        if key in data:
+            raise SpecError(f"{where}.{key}: does not apply to a partition (it names groups)")
+    groups = data.get("groups")
+    if not isinstance(groups, list) or len(groups) < 2:
+        raise SpecError(f"{where}.groups: must be a list of at least two lists of node ids, got {groups!r}")
+    seen: set[str] = set()
+    parsed: list[list[str]] = []
+    for i, g in enumerate(groups):
+        if not isinstance(g, list) or not g or not all(isinstance(m, str) for m in g):
+            raise SpecError(f"{where}.groups[{i}]: must be a non-empty list of node ids, got {g!r}")
+        twice = seen & set(g)
+        if twice:
+            raise SpecError(f"{where}.groups[{i}]: {', '.join(sorted(twice))} is in two groups")
+        seen |= set(g)
+        parsed.append(list(g))
+    if ("slots" in data) == ("epochs" in data):
+        raise SpecError(f"{where}: a partition needs exactly one of slots, epochs (how long it lasts)")
+    length = data["slots"] if "slots" in data else data["epochs"]
+    if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+        raise SpecError(f"{where}.{'slots' if 'slots' in data else 'epochs'}: must be an integer of at least 1, "
+                        f"got {length!r}")
+    slots = length if "slots" in data else length * spe
+    return Event(action="partition", node="", at_slot=at_slot, slots=slots, groups=parsed)
 
 
 TOP_KEYS = {"name", "title", "description", "preset", "config", "validators", "genesis_delay", "genesis",
@@ -573,7 +614,10 @@ def parse_spec(data: Any, name: str = "testnet", path: Path | None = None) -> Sp
         raise _fail("events", "must be a list")
     events = [_parse_event(e, f"events[{i}]", spe) for i, e in enumerate(events_data)]
     for i, e in enumerate(events):
-        if e.node not in ids:
+        for member in (m for g in e.groups for m in g):
+            if member not in ids:
+                raise _fail(f"events[{i}].groups", f"unknown node {member!r}")
+        if e.action != "partition" and e.node not in ids:
             raise _fail(f"events[{i}].node", f"unknown node {e.node!r}")
         if e.action == "offline":
             n = next(x for x in nodes if x.id == e.node)
@@ -610,7 +654,8 @@ def parse_spec(data: Any, name: str = "testnet", path: Path | None = None) -> Sp
 
     # goal
     goal_data = _mapping(data["goal"], "goal")
-    _no_unknown(goal_data, {"finalized_epoch", "nodes", "peered", "hold", "exited", "slashed"}, "goal")
+    _no_unknown(goal_data, {"finalized_epoch", "nodes", "peered", "hold", "exited", "slashed", "reorg",
+                            "finality_resumes"}, "goal")
     fin = goal_data.get("finalized_epoch")
     finalized_epoch = None if fin is None else _int(fin, "goal.finalized_epoch", 1)
     peered = goal_data.get("peered", False)
@@ -626,9 +671,16 @@ def parse_spec(data: Any, name: str = "testnet", path: Path | None = None) -> Sp
     if not isinstance(slashed, list) or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < validators
                                                 for v in slashed):
         raise _fail("goal.slashed", f"must be a list of validator indices below {validators}, got {slashed!r}")
-    if finalized_epoch is None and not peered and not exited and not slashed:
+    fault_goals = {}
+    for key in ("reorg", "finality_resumes"):
+        fault_goals[key] = goal_data.get(key, False)
+        if not isinstance(fault_goals[key], bool):
+            raise _fail(f"goal.{key}", f"must be true or false, got {fault_goals[key]!r}")
+        if fault_goals[key] and not any(e.action == "partition" for e in events):
+            raise _fail(f"goal.{key}", "needs a partition event (it is judged after the heal)")
+    if finalized_epoch is None and not peered and not exited and not slashed and not any(fault_goals.values()):
         raise _fail("goal", "needs finalized_epoch and/or peered: true (and/or exited: [validator indices], "
-                    "slashed: [validator indices])")
+                    "slashed: [validator indices], reorg/finality_resumes with a partition)")
     goal_nodes = goal_data.get("nodes", [n.id for n in nodes])
     if isinstance(goal_nodes, str):
         goal_nodes = [goal_nodes]
@@ -644,13 +696,17 @@ def parse_spec(data: Any, name: str = "testnet", path: Path | None = None) -> Sp
         if lonely:
             raise _fail("goal.peered", f"{', '.join(lonely)} has no static peering edge to check")
     hold = parse_duration(goal_data["hold"], "goal.hold") if "hold" in goal_data else 0.0
-    goal = Goal(finalized_epoch, list(goal_nodes), peered, hold, exited=list(exited), slashed=list(slashed))
+    goal = Goal(finalized_epoch, list(goal_nodes), peered, hold, exited=list(exited), slashed=list(slashed),
+                **fault_goals)
 
     genesis_delay = parse_duration(data.get("genesis_delay", 30), "genesis_delay")
     if "time_limit" in data:
         time_limit = parse_duration(data["time_limit"], "time_limit")
     else:  # room for the goal epoch to finalize (two epochs after it) plus half again
         epochs = (finalized_epoch or 1) + 3
+        heals = [(e.at_slot + e.slots) // spe for e in events if e.action == "partition"]
+        if heals:  # and for finality to come back after the last heal
+            epochs = max(epochs, max(heals) + 6)
         time_limit = genesis_delay + 1.5 * epochs * spe * sps + 60
     poll = parse_duration(data["poll_interval"], "poll_interval") if "poll_interval" in data else None
 

@@ -34,6 +34,8 @@ class Observation:
     peer_ids: list[str] | None = None  # known only from the status JSON
     syncing: bool | None = None
     genesis_root: str | None = None  # from a log only: the genesis state root the client built
+    reorgs: int | None = None  # reorgs since the node started, where it says
+    reorg_depth: int | None = None  # its deepest reorg in slots
 
 
 def default_connector(host: str, port: int, timeout: float) -> socket.socket:
@@ -102,7 +104,9 @@ def parse_status(body: bytes) -> Observation:
         doc = json.loads(body)
         head, just, fin = doc.get("head") or {}, doc.get("justified") or {}, doc.get("finalized") or {}
         peers = doc.get("peers")
+        reorgs = doc.get("reorgs") or {}
         return Observation(
+            reorgs=_as_int(reorgs.get("count")), reorg_depth=_as_int(reorgs.get("max_depth")),
             head_slot=_as_int(head.get("slot")), head_root=head.get("root"),
             justified_epoch=_as_int(just.get("epoch")),
             finalized_epoch=_as_int(fin.get("epoch")), finalized_root=fin.get("root"),
@@ -124,6 +128,8 @@ METRIC_FIELDS = {
     "beacon_finalized_epoch": "finalized_epoch",
     "beacon_finalized_root": "finalized_root",
     "libp2p_peers": "peers",
+    "beacon_reorgs_total": "reorgs",  # pybeacon's; not an interop name
+    "beacon_reorg_max_depth": "reorg_depth",
 }
 
 

@@ -10,9 +10,9 @@ from typing import Any, Optional, Sequence
 
 from beacon.crypto import bls
 from beacon.state import (
-    compute_epoch_of_slot, compute_start_slot_of_epoch, get_attestation_data_slot, get_block_root_at_slot,
-    get_crosslink_committee, get_current_epoch, get_domain, get_indexed_attestation, get_previous_epoch,
-    integer_squareroot, is_valid_indexed_attestation,
+    compute_epoch_of_slot, compute_start_slot_of_epoch, get_attestation_data_slot, get_block_root,
+    get_block_root_at_slot, get_crosslink_committee, get_current_epoch, get_domain, get_indexed_attestation,
+    get_previous_epoch, integer_squareroot, is_valid_indexed_attestation,
 )
 from beacon.state.signatures import defer_signatures
 from beacon.state.slots import apply_block
@@ -94,6 +94,11 @@ def is_includable(state: Any, attestation: Any) -> Optional[str]:
     current, previous = get_current_epoch(state), get_previous_epoch(state)
     if data.target.epoch not in (previous, current):
         return "target epoch is neither previous nor current"
+    # An attestation made on another branch (e.g. across a healed partition) was checked against
+    # that branch's committees; its target is not this chain's epoch boundary block, and with
+    # other RANDAO mixes the committees differ too, so its signature would fail in this block.
+    if bytes(data.target.root) != bytes(get_block_root(state, data.target.epoch)):
+        return "target is not this chain's epoch boundary block (another branch)"
     att_slot = get_attestation_data_slot(state, data)
     if not att_slot + cfg.MIN_ATTESTATION_INCLUSION_DELAY <= state.slot <= att_slot + cfg.SLOTS_PER_EPOCH:
         return "outside the inclusion window"

@@ -28,7 +28,9 @@ def get_error(a, path: str) -> tuple[int, dict]:
 
 def test_status_is_the_harness_contract(running):
     st = running.get("/node/status")
-    assert set(st) == {"version", "genesis_time", "syncing", "head", "justified", "finalized", "peers"}
+    assert set(st) == {"version", "genesis_time", "syncing", "head", "justified", "finalized", "peers", "reorgs"}
+    # One node, one branch: no reorg.
+    assert st["reorgs"] == {"count": 0, "last_depth": 0, "max_depth": 0, "last_slot": 0}
     assert set(st["head"]) == {"slot", "root", "state_root"}
     assert set(st["justified"]) == {"epoch", "root"} and set(st["finalized"]) == {"epoch", "root"}
     for root in (st["head"]["root"], st["head"]["state_root"], st["justified"]["root"], st["finalized"]["root"]):
@@ -106,7 +108,8 @@ def test_metrics_endpoint(running):
                  "pybeacon_blocks_imported_total", "pybeacon_blocks_rejected_total",
                  "pybeacon_attestations_imported_total", "pybeacon_attestations_rejected_total",
                  "pybeacon_block_import_seconds_bucket", 'pybeacon_duties_total{kind="proposal"}',
-                 'pybeacon_duties_missed_total{kind="attestation"}'):
+                 'pybeacon_duties_missed_total{kind="attestation"}', "beacon_reorgs_total 0.0",
+                 "beacon_reorg_depth 0.0", "beacon_reorg_max_depth 0.0"):
         assert f"\n{name}" in text, name
     assert "_created" not in text
     # The metrics port serves only metrics; the API port does not serve them.

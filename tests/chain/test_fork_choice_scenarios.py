@@ -48,10 +48,14 @@ def test_votes_move_the_head_between_forks(tmp_path, genesis16, clock, cfg):
     # Epoch 1: a later target epoch replaces the latest messages: the head moves to y2.
     heads = []
     chain.events.subscribe("head", heads.append)
+    before = chain.reorgs.count  # the zero-weight tie between x1 and y2 may have moved the head already
     for att in make_epoch_attestations(b.states[y2], y2, 1):
         assert chain.import_attestation(att).status is Status.IMPORTED
     assert _agree(chain) == y2
     assert heads and heads[-1].root == y2 and heads[-1].reorg_depth == 1
+    # x1 (slot 1) to y2: the common ancestor is genesis (slot 0), so 1 slot deep.
+    assert heads[-1].reorg_slots == 1
+    assert (chain.reorgs.count - before, chain.reorgs.last_depth, chain.reorgs.last_slot) == (1, 1, 2)
     # An older-epoch vote does not move it back.
     for att in make_epoch_attestations(b.states[x1], x1, 0):
         chain.import_attestation(att)
@@ -62,6 +66,8 @@ def test_votes_move_the_head_between_forks(tmp_path, genesis16, clock, cfg):
         chain.import_attestation(att)
     assert _agree(chain) == x1
     assert chain.store.proto.weight(x1) > chain.store.proto.weight(y2)
+    # Back from y2 (slot 2) to x1: 2 slots above genesis.
+    assert (chain.reorgs.count - before, chain.reorgs.last_depth, chain.reorgs.max_depth) == (2, 2, 2)
     chain.close()
 
 

@@ -142,10 +142,11 @@ def test_nodes_watched_through_their_log(tmp_path: Path) -> None:
     assert not list((out / "logs" / "data" / "A-0").glob("cleaned-*"))  # only B's client has one
 
 
-def test_link_shaping_without_netns_is_refused(tmp_path: Path) -> None:
+def test_link_loss_without_netns_is_refused(tmp_path: Path) -> None:
+    # Delay, bandwidth and resets go through the link relays on 127.0.0.1; loss needs nftables.
     spec = standin_spec(tmp_path, nodes=[{"id": "A-0", "role": "A", "validators": "0:16",
-                                          "link": {"latency_ms": 50}}, {"id": "B-0", "role": "B"}])
+                                          "link": {"latency_ms": 50, "loss_pct": 5}}, {"id": "B-0", "role": "B"}])
     proc = run_harness(str(spec), "--out", str(tmp_path / "out"))
     assert proc.returncode == 2
-    assert "link latency/loss for A-0 needs --netns" in proc.stderr
+    assert "link loss_pct for A-0 needs --netns" in proc.stderr
     assert not (tmp_path / "out").exists()

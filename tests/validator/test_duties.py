@@ -19,7 +19,7 @@ from beacon.validator.duties import epoch_attester_duties, get_committee_assignm
 from beacon.validator.keys import load_interop_keys
 from beacon.validator.pools import AttestationPool, OperationPool
 from beacon.validator.producer import (
-    InteropEth1, get_attestation_data, get_eth1_vote, make_attestation, select_attestations,
+    InteropEth1, get_attestation_data, get_eth1_vote, is_includable, make_attestation, select_attestations,
 )
 from beacon.validator.protection import SlashingProtection
 from beacon.validator.service import ValidatorService
@@ -91,6 +91,12 @@ def test_block_selection_respects_inclusion_window(genesis64, cfg):
     at_4 = state.copy()
     process_slots(at_4, 4)
     assert len(select_attestations(at_4, [(att, True)])) == 1
+    # Made on another branch (a healed partition): checked against that branch's committees by
+    # gossip, so "verified", but its target is not this chain's block and it must stay out.
+    other = att.copy()
+    other.data.target.root = b"\x11" * 32
+    assert is_includable(at_4, other) == "target is not this chain's epoch boundary block (another branch)"
+    assert select_attestations(at_4, [(other, True)]) == []
     late = state.copy()
     process_slots(late, 3 + cfg.SLOTS_PER_EPOCH + 1)
     assert select_attestations(late, [(att, True)]) == []  # past the inclusion window
