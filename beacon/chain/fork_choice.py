@@ -115,10 +115,12 @@ def _checkpoint_state(store: Store, checkpoint: Any) -> Any:
     key = cp_key(checkpoint)
     state = store.checkpoint_states.get(key)
     if state is None:
-        state = store.block_state(key[1]).copy()
+        state = store.block_state(key[1])
         start = compute_start_slot_of_epoch(key[0], cfg=state.config)
         if state.slot < start:
+            state = state.copy()
             process_slots(state, start)
+        # else: the block's own post-state, shared (stored states are never modified)
         store.checkpoint_states[key] = state
     return state
 

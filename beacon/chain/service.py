@@ -176,6 +176,8 @@ class Chain:
         head = db.get_head()
         assert head is not None
         self._head = head
+        self._defer_sync = False  # commit_segment: finality batches unsynced until its end
+        self._sync_owed = False
 
     # --- construction ---------------------------------------------------------------------------
     @classmethod
@@ -380,9 +382,11 @@ class Chain:
         `after`: a segment prepared but not yet committed that these blocks continue (so one
         segment can be verified while the next is prepared). Commit `after` first; if it
         fails verification, commit this one unverified too (one by one)."""
+        from beacon.crypto.batch import default_verifier
         from beacon.state.errors import StateTransitionError
         from beacon.state.signatures import defer_signatures
 
+        default_verifier().start()  # the worker imports while the first segment runs
         now = self.clock()
         if int(now) > self.store.time:
             fc.on_tick(self.store, int(now))
@@ -445,14 +449,26 @@ class Chain:
         if first is not None and bytes(first.parent_root) not in self.store.blocks:
             verified = False  # the parent left fork choice while we verified (pruned): go slowly
         if verified:
-            for item in segment.items:
-                if item.root in self.store.blocks:  # arrived another way (gossip) meanwhile
-                    results.append(ImportResult(Status.KNOWN, item.root))
-                    continue
-                self._commit_block(item.root, item.block, item.post, item.justified, item.finalized)
-                result = ImportResult(Status.IMPORTED, item.root, imported=[item.root])
-                self._import_held_children(result)
-                results.append(result)
+            # A batch that moves finality is written with sync=True; in a segment one synced
+            # write at its end covers them all (LevelDB syncs its log in order), instead of
+            # an fsync per epoch boundary crossed.
+            self._defer_sync, self._sync_owed = True, False
+            try:
+                for item in segment.items:
+                    if item.root in self.store.blocks:  # arrived another way (gossip) meanwhile
+                        results.append(ImportResult(Status.KNOWN, item.root))
+                        continue
+                    self._commit_block(item.root, item.block, item.post, item.justified, item.finalized)
+                    result = ImportResult(Status.IMPORTED, item.root, imported=[item.root])
+                    self._import_held_children(result)
+                    results.append(result)
+            finally:
+                self._defer_sync = False
+                if self._sync_owed:
+                    wb = self.db.batch()
+                    wb.set_head(self._head)
+                    wb.sync = True
+                    wb.commit()
         else:
             tail = [item.block for item in segment.items] + tail
         results.extend(self.import_block(block) for block in tail)
@@ -533,6 +549,9 @@ class Chain:
         # The block's attestations count in fork choice too (signatures were checked in the block).
         self._votes_from_block(block, wb)
         self._update_head_and_finality(wb, old_justified, old_finalized)
+        if self._defer_sync and wb.sync:
+            wb.sync = False
+            self._sync_owed = True
         wb.commit()
         self._emit_after_commit(root, block, old_justified, old_finalized)
 

@@ -18,6 +18,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Sequence
@@ -26,17 +27,30 @@ from beacon.crypto import bls
 
 log = logging.getLogger(__name__)
 
+# Share of a batch's sets the calling process checks itself (adapted per batch, see verify):
+# the syncing process has its own work, so it takes less than half.
+INITIAL_LOCAL_SHARE = 0.15
+MAX_LOCAL_SHARE = 0.5
+LOCAL_SHARE_STEP = 0.01
+
 
 def _worker_init(backend: str) -> None:
     bls.set_backend(backend)
 
 
-def _worker_verify(sets: Sequence[bls.SignatureSet]) -> bool:
-    return bls.verify_batch(sets)
+def _worker_verify(sets: Sequence[bls.SignatureSet]) -> tuple[bool, float]:
+    """The verdict and the worker's CPU seconds for it."""
+    c0 = time.process_time()
+    ok = bls.verify_batch(sets)
+    return ok, time.process_time() - c0
 
 
 def _worker_ping() -> int:
     return os.getpid()
+
+
+def _worker_cpu() -> float:
+    return time.process_time()
 
 
 class BatchVerifier:
@@ -51,6 +65,9 @@ class BatchVerifier:
         self._lock = threading.Lock()
         self._failed = False
         self.batches = 0  # verified by the worker (tests and metrics)
+        self.local_share = INITIAL_LOCAL_SHARE  # of each batch's sets, checked by the caller
+        self._cycle_cpu: float | None = None  # this process's CPU time at the last batch
+        self._worker_cpu = 0.0  # the worker's CPU time for batches since then
 
     def _get_pool(self) -> ProcessPoolExecutor | None:
         if not self.use_worker or self._failed:
@@ -67,7 +84,8 @@ class BatchVerifier:
                     self._pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_worker_init,
                                                      initargs=(backend,))
                     self._backend = backend
-                except OSError as e:
+                    self._pool.submit(_worker_ping)  # starts the process now, while the caller works
+                except (OSError, RuntimeError) as e:
                     self._fail(f"cannot start it: {e}")
                     return None
             return self._pool
@@ -79,18 +97,13 @@ class BatchVerifier:
 
     def start(self) -> None:
         """Start the worker now (it takes ~0.3 s to import), without waiting for it."""
-        pool = self._get_pool()
-        if pool is not None:
-            try:
-                pool.submit(_worker_ping)
-            except (BrokenProcessPool, RuntimeError) as e:
-                self._fail(str(e))
+        self._get_pool()
 
-    def submit(self, sets: Sequence[bls.SignatureSet]) -> "Future[bool]":
-        """bls.verify_batch(sets) in the worker; the future's result is the verdict."""
+    def submit(self, sets: Sequence[bls.SignatureSet]) -> "Future[tuple[bool, float]]":
+        """bls.verify_batch(sets) in the worker; the future's result is (verdict, worker CPU s)."""
         if not bls.is_bls_enabled() or not sets:
-            done: Future[bool] = Future()
-            done.set_result(True)
+            done: Future[tuple[bool, float]] = Future()
+            done.set_result((True, 0.0))
             return done
         pool = self._get_pool()
         if pool is not None:
@@ -98,20 +111,54 @@ class BatchVerifier:
                 return pool.submit(_worker_verify, list(sets))
             except (BrokenProcessPool, RuntimeError) as e:
                 self._fail(str(e))
-        local: Future[bool] = Future()
-        local.set_result(bls.verify_batch(sets))
+        local: Future[tuple[bool, float]] = Future()
+        local.set_result((bls.verify_batch(sets), 0.0))
         return local
 
     def verify(self, sets: Sequence[bls.SignatureSet]) -> bool:
-        """Blocking: True iff every set verifies (one randomised multi-pairing)."""
-        future = self.submit(sets)
+        """Blocking: True iff every set verifies.
+
+        The worker takes most of the sets; the calling thread checks a share of them itself
+        meanwhile (two independent randomised multi-pairings). The share balances the two
+        processes' CPU time, which the machine's load does not skew: between two batches,
+        this process (event loop and all) and the worker should spend about the same."""
+        if not bls.is_bls_enabled() or not sets:
+            return True
+        sets = list(sets)
+        self._rebalance()
+        k = min(len(sets) - 1, round(len(sets) * self.local_share)) if self.use_worker and not self._failed else 0
+        remote, local = sets[:len(sets) - k], sets[len(sets) - k:]
+        future = self.submit(remote)
+        ok_local = bls.verify_batch(local) if local else True
         try:
-            ok = future.result()
+            ok, worker_cpu = future.result()
         except BrokenProcessPool as e:  # the worker died mid-batch: decide here
             self._fail(f"it died: {e}")
-            return bls.verify_batch(sets)
+            return bls.verify_batch(remote) and ok_local
+        self._worker_cpu += worker_cpu
         self.batches += 1
-        return ok
+        return ok and ok_local
+
+    def _rebalance(self) -> None:
+        """Move the local share towards equal CPU time of this process and the worker since
+        the last batch (a small step per batch)."""
+        now = time.process_time()
+        if self._cycle_cpu is not None and self._worker_cpu > 0:
+            ours = now - self._cycle_cpu
+            step = LOCAL_SHARE_STEP if self._worker_cpu > ours else -LOCAL_SHARE_STEP
+            self.local_share = min(MAX_LOCAL_SHARE, max(0.0, self.local_share + step))
+        self._cycle_cpu = now
+        self._worker_cpu = 0.0
+
+    def worker_cpu_time(self) -> float | None:
+        """CPU seconds the worker process has used so far (None without a worker)."""
+        pool = self._get_pool()
+        if pool is None:
+            return None
+        try:
+            return pool.submit(_worker_cpu).result()
+        except (BrokenProcessPool, RuntimeError):
+            return None
 
     def close(self) -> None:
         with self._lock:
