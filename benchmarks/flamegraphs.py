@@ -17,13 +17,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parent))
 
-from _profile_targets import TARGETS  # noqa: E402
+from _profile_targets import SUBPROCESS_TARGETS, TARGETS  # noqa: E402
 
 
 def py_spy() -> str:
     found = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(found).exists():
-        raise SystemExit("py-spy not found: pip install -e ".[bench]" (make bench does)")
+        raise SystemExit("py-spy not found: pip install -e '.[bench]' (make bench does)")
     return found
 
 
@@ -34,8 +34,9 @@ def record(target: str, out: Path, seconds: int) -> None:
         line = proc.stdout.readline() if proc.stdout else ""
         if line.strip() != "READY":
             raise SystemExit(f"{target}: did not get ready (exit {proc.poll()})")
+        extra = ["--subprocesses"] if target in SUBPROCESS_TARGETS else []
         subprocess.run([py_spy(), "record", "--pid", str(proc.pid), "--duration", str(seconds),
-                        "--rate", "200", "--format", "flamegraph", "--output", str(out), "--nonblocking"],
+                        "--rate", "200", "--format", "flamegraph", "--output", str(out), "--nonblocking", *extra],
                        check=True, capture_output=True)
     finally:
         proc.kill()

@@ -66,6 +66,15 @@ def serve(datadir: str, blocks: int, validators: int) -> int:
     return 0
 
 
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of another process, from /proc (0 where there is none)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def child(blocks_n: int, validators: int, batch: int, repeat: int) -> dict[str, float]:
     """Steps 2-4 with the beacon package on PYTHONPATH (this tree or the baseline's)."""
     logging.basicConfig(level=logging.WARNING)
@@ -131,13 +140,13 @@ def child(blocks_n: int, validators: int, batch: int, repeat: int) -> dict[str, 
                         timings["total"] = time.perf_counter() - start
                         await service.shutdown()
 
-                w0 = worker_cpu()
+                w0, s0 = worker_cpu(), _proc_cpu(server.pid)
                 c0 = time.process_time()
                 trio.run(sync)
                 cpu = time.process_time() - c0
-                worker = worker_cpu() - w0
+                worker, served = worker_cpu() - w0, _proc_cpu(server.pid) - s0
                 client.close()
-                runs.append({"wall": timings["total"], "cpu": cpu, "worker_cpu": worker})
+                runs.append({"wall": timings["total"], "cpu": cpu, "worker_cpu": worker, "server_cpu": served})
         finally:
             if server.stdin:
                 server.stdin.close()
@@ -149,6 +158,7 @@ def child(blocks_n: int, validators: int, batch: int, repeat: int) -> dict[str, 
     out["sync_wall"], out["sync_wall_best"] = statistics.median(walls), min(walls)
     out["sync_cpu"] = statistics.median(x["cpu"] for x in runs)
     out["sync_worker_cpu"] = statistics.median(x["worker_cpu"] for x in runs)
+    out["server_cpu"] = statistics.median(x["server_cpu"] for x in runs)
     # With a core each (the loop process and the worker): the busier one bounds the rate.
     out["sync_cpu_bound"] = statistics.median(max(x["cpu"], x["worker_cpu"]) for x in runs)
     out["load"] = os.getloadavg()[0]
@@ -202,6 +212,7 @@ def main() -> int:
               f"{n / r['sync_wall_best']:.1f} best; CPU per block: {r['sync_cpu'] / n * 1e3:.2f} ms syncing process + "
               f"{r['sync_worker_cpu'] / n * 1e3:.2f} ms signature worker; with a core each: "
               f"{n / r['sync_cpu_bound']:.1f} blocks/s")
+        print(f"  (the serving peer, on the same 2 cores: {r['server_cpu'] / n * 1e3:.2f} ms CPU per block served)")
     print(f"load average now: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (2 cores, shared)")
     for name, f in (
         ("range_sync_blocks_per_s", lambda r: (r["blocks"] / r["sync_wall"], "blocks/s")),

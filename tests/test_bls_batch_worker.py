@@ -86,3 +86,29 @@ def test_empty_signer_groups_are_dropped_without_changing_verdicts(verifier: Bat
                                          good[0].signature, DOMAIN)
     assert without_empty_groups(malformed) == malformed
     assert verifier.verify([malformed]) is False
+
+
+def test_worker_leaves_when_its_parent_is_killed(tmp_path) -> None:
+    """A node killed with SIGKILL cannot stop its worker: the worker notices and exits."""
+    import subprocess
+    import sys
+    import time
+
+    script = ("import os, sys\n"
+              "from beacon.crypto.batch import BatchVerifier\n"
+              "v = BatchVerifier(use_worker=True)\n"
+              "print(v._get_pool().submit(os.getpid).result(), flush=True)\n"
+              "sys.stdin.read()\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        worker = int(proc.stdout.readline())  # type: ignore[union-attr]
+        assert os.path.exists(f"/proc/{worker}")
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{worker}") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not os.path.exists(f"/proc/{worker}"), "the orphaned worker is still running"
+    finally:
+        if proc.poll() is None:
+            proc.kill()

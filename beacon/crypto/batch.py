@@ -32,10 +32,20 @@ log = logging.getLogger(__name__)
 INITIAL_LOCAL_SHARE = 0.15
 MAX_LOCAL_SHARE = 0.5
 LOCAL_SHARE_STEP = 0.01
+ORPHAN_POLL_S = 1.0  # how often the worker checks that its parent is alive
 
 
-def _worker_init(backend: str) -> None:
+def _worker_init(backend: str, parent: int) -> None:
     bls.set_backend(backend)
+    # A parent killed outright (SIGKILL, OOM) cannot shut the pool down, and the worker would
+    # wait for work forever: it leaves on its own once it has been orphaned.
+    threading.Thread(target=_exit_when_orphaned, args=(parent,), name="orphan-watch", daemon=True).start()
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(ORPHAN_POLL_S)
+    os._exit(0)
 
 
 def _worker_verify(sets: Sequence[bls.SignatureSet]) -> tuple[bool, float]:
@@ -97,7 +107,7 @@ class BatchVerifier:
                     # spawn: the parent runs trio and threads, which fork would copy half-way
                     ctx = multiprocessing.get_context("spawn")
                     self._pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_worker_init,
-                                                     initargs=(backend,))
+                                                     initargs=(backend, os.getpid()))
                     self._backend = backend
                     self._pool.submit(_worker_ping)  # starts the process now, while the caller works
                 except (OSError, RuntimeError) as e:
