@@ -123,7 +123,7 @@ def child(blocks_n: int, validators: int, batch: int, repeat: int) -> dict[str, 
             if not addr.startswith("/ip4/"):
                 raise SystemExit("server did not start")
             if default_verifier is not None:
-                default_verifier().start()  # a node starts it once; not part of a sync's cost
+                default_verifier().wait_ready()  # a node starts it once; not part of a sync's cost
             for r in range(repeat):
                 client = Chain.open(Path(tmp) / f"client-db-{r}", pre.genesis)
                 timings: dict[str, float] = {}

@@ -24,6 +24,7 @@ def _sets(n: int) -> list[bls.SignatureSet]:
 @pytest.fixture
 def verifier():
     v = BatchVerifier(use_worker=True)
+    assert v.wait_ready()
     yield v
     v.close()
 
@@ -50,6 +51,7 @@ def test_worker_death_costs_speed_not_the_verdict(verifier: BatchVerifier) -> No
     sets = _sets(3)
     assert verifier.verify(sets) is True
     pid = verifier._pool.submit(os.getpid).result()  # type: ignore[union-attr]
+    assert pid != os.getpid()
     os.kill(pid, signal.SIGKILL)
     bad = list(sets)
     bad[1] = bls.SignatureSet.single(sets[1].signers[0][0], sets[1].message_hashes[0], sets[2].signature, DOMAIN)

@@ -86,6 +86,7 @@ class BatchVerifier:
             use_worker = os.environ.get("PYBEACON_VERIFY_WORKER", "1") != "0"
         self.use_worker = use_worker
         self._pool: ProcessPoolExecutor | None = None
+        self._ready: Future[int] | None = None  # the worker's first answer
         self._backend: str | None = None
         self._lock = threading.Lock()
         self._failed = False
@@ -109,7 +110,9 @@ class BatchVerifier:
                     self._pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_worker_init,
                                                      initargs=(backend, os.getpid()))
                     self._backend = backend
-                    self._pool.submit(_worker_ping)  # starts the process now, while the caller works
+                    # starts the process now, while the caller works; until it answers,
+                    # batches are checked in the calling thread (no wait for its start-up)
+                    self._ready = self._pool.submit(_worker_ping)
                 except (OSError, RuntimeError) as e:
                     self._fail(f"cannot start it: {e}")
                     return None
@@ -123,6 +126,17 @@ class BatchVerifier:
     def start(self) -> None:
         """Start the worker now (it takes ~0.3 s to import), without waiting for it."""
         self._get_pool()
+
+    def wait_ready(self, timeout: float = 30.0) -> bool:
+        """Start the worker and wait until it answers; False if there is none."""
+        self._get_pool()
+        if self._ready is None:
+            return False
+        try:
+            self._ready.result(timeout=timeout)
+        except Exception:  # noqa: BLE001 - any failure means: no worker
+            return False
+        return True
 
     def submit(self, sets: Sequence[bls.SignatureSet]) -> "Future[tuple[bool, float]]":
         """bls.verify_batch(sets) in the worker; the future's result is (verdict, worker CPU s)."""
@@ -151,7 +165,10 @@ class BatchVerifier:
             return True
         sets = [without_empty_groups(x) for x in sets]
         self._rebalance()
-        k = min(len(sets) - 1, round(len(sets) * self.local_share)) if self.use_worker and not self._failed else 0
+        pool = self._get_pool()
+        if pool is None or self._ready is None or not self._ready.done():
+            return bls.verify_batch(sets)  # no worker, or it is still starting
+        k = min(len(sets) - 1, round(len(sets) * self.local_share))
         remote, local = sets[:len(sets) - k], sets[len(sets) - k:]
         future = self.submit(remote)
         ok_local = bls.verify_batch(local) if local else True

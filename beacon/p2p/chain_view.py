@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 SEGMENT_BLOCKS = 16
 # The first and last segments of a sync batch are shorter: the first is prepared while the
 # verifier has nothing to do, and the last is verified while the loop has nothing to prepare.
-EDGE_SEGMENT_BLOCKS = 8
+EDGE_SEGMENT_BLOCKS = 4
 
 
 def segment_bounds(n: int) -> list[tuple[int, int]]:

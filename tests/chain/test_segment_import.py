@@ -128,12 +128,18 @@ def test_bad_signature_anywhere_in_a_run_is_attributed_to_its_block(tmp_path: Pa
                                                                      bad_slot: int) -> None:
     """One run of 22 blocks (segments of 16 and 6, one worker batch each): the bad block is
     named with the right reason, every block before it is imported, none after it."""
+    from beacon.crypto.batch import default_verifier
+
     blocks, roots, label = _chain_with_bad(genesis16, kind, bad_slot, 22)
+    verifier = default_verifier()
+    assert verifier.wait_ready()  # the worker process checks (most of) each segment
+    batches = verifier.batches
     chain = Chain.open(tmp_path / "c", genesis16, clock=clock)
     try:
         results = []
         for i in range(0, len(blocks), 16):
             results += chain.import_blocks(blocks[i:i + 16])
+        assert verifier.batches > batches
         statuses = [r.status for r in results]
         bad = bad_slot - 1
         assert statuses[:bad] == [Status.IMPORTED] * bad
