@@ -23,7 +23,7 @@ def _sets(n: int) -> list[bls.SignatureSet]:
 
 @pytest.fixture
 def verifier():
-    v = BatchVerifier(use_worker=True)
+    v = BatchVerifier(use_worker=True, min_sets=1)
     assert v.wait_ready()
     yield v
     v.close()
@@ -98,7 +98,7 @@ def test_worker_leaves_when_its_parent_is_killed(tmp_path) -> None:
 
     script = ("import os, sys\n"
               "from beacon.crypto.batch import BatchVerifier\n"
-              "v = BatchVerifier(use_worker=True)\n"
+              "v = BatchVerifier(use_worker=True, min_sets=1)\n"
               "print(v._get_pool().submit(os.getpid).result(), flush=True)\n"
               "sys.stdin.read()\n")
     proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -114,3 +114,17 @@ def test_worker_leaves_when_its_parent_is_killed(tmp_path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_small_batches_stay_in_the_calling_thread() -> None:
+    """A block or two (gossip, parent lookups) never starts the worker process."""
+    v = BatchVerifier(use_worker=True)
+    try:
+        sets = _sets(3)
+        assert v.verify(sets) is True
+        bad = [sets[0], bls.SignatureSet.single(sets[1].signers[0][0], sets[1].message_hashes[0], sets[2].signature,
+                                                DOMAIN)]
+        assert v.verify(bad) is False
+        assert v._pool is None and v.batches == 0
+    finally:
+        v.close()

@@ -42,6 +42,9 @@ log = logging.getLogger("beacon.chain")
 
 # Keep a stored snapshot state every this many epochs below finality (others are deleted).
 SNAPSHOT_EPOCHS = 8
+# A run of at least this many blocks starts the signature worker process (range sync);
+# single gossip blocks and parent lookups never need it.
+SEGMENT_WORKER_BLOCKS = 4
 
 
 class Status(enum.Enum):
@@ -386,7 +389,8 @@ class Chain:
         from beacon.state.errors import StateTransitionError
         from beacon.state.signatures import defer_signatures
 
-        default_verifier().start()  # the worker imports while the first segment runs
+        if len(blocks) >= SEGMENT_WORKER_BLOCKS:
+            default_verifier().start()  # the worker imports while the first segment runs
         now = self.clock()
         if int(now) > self.store.time:
             fc.on_tick(self.store, int(now))

@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 INITIAL_LOCAL_SHARE = 0.15
 MAX_LOCAL_SHARE = 0.5
 LOCAL_SHARE_STEP = 0.01
+# Batches with fewer sets (one or two blocks: gossip, parent lookups) stay in the calling
+# thread: a round trip to the worker would only add latency.
+MIN_WORKER_SETS = 8
 ORPHAN_POLL_S = 1.0  # how often the worker checks that its parent is alive
 
 
@@ -81,10 +84,11 @@ def without_empty_groups(sset: bls.SignatureSet) -> bls.SignatureSet:
 class BatchVerifier:
     """One worker process, started on first use (or by `start()`); thread-safe."""
 
-    def __init__(self, use_worker: bool | None = None) -> None:
+    def __init__(self, use_worker: bool | None = None, min_sets: int = MIN_WORKER_SETS) -> None:
         if use_worker is None:
             use_worker = os.environ.get("PYBEACON_VERIFY_WORKER", "1") != "0"
         self.use_worker = use_worker
+        self.min_sets = min_sets  # smaller batches are checked in the calling thread
         self._pool: ProcessPoolExecutor | None = None
         self._ready: Future[int] | None = None  # the worker's first answer
         self._backend: str | None = None
@@ -164,6 +168,8 @@ class BatchVerifier:
         if not bls.is_bls_enabled() or not sets:
             return True
         sets = [without_empty_groups(x) for x in sets]
+        if len(sets) < self.min_sets:
+            return bls.verify_batch(sets)  # a block or two (gossip, lookups): not worth a round trip
         self._rebalance()
         pool = self._get_pool()
         if pool is None or self._ready is None or not self._ready.done():
