@@ -100,7 +100,67 @@ def state_load(preset: str, n: int) -> Callable[[], Any]:
     return work
 
 
+def range_sync(n_blocks: int, validators: int) -> Callable[[], Any]:
+    """Range sync over loopback of a pre-built minimal chain (benchmarks/range_sync.py's), from
+    genesis into a fresh datadir each time. The serving peer is a child process, and so is
+    the signature worker: profile with --subprocesses (SUBPROCESS_TARGETS) to see all three."""
+    import itertools
+    import shutil
+    import subprocess
+    import tempfile
+
+    import trio
+
+    from beacon.chain import Chain
+    from beacon.crypto import bls
+    from beacon.p2p.service import P2PConfig, P2PService
+    from beacon.p2p.testing import prebuilt_chain
+
+    pre = prebuilt_chain(n_blocks, validators=validators)
+    tmp = Path(tempfile.mkdtemp(prefix="pybeacon-flame-sync-"))
+    (tmp / "server").mkdir()
+    served = Chain.open(tmp / "server" / "db", pre.genesis)
+    with bls.enabled(False):  # the server's copy is trusted; the syncing side checks everything
+        for b in pre.decoded():
+            served.import_block(b)
+    last_root = served.head.root
+    served.close()
+    server = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("range_sync.py")), "--serve", str(tmp / "server"),
+         "--blocks", str(n_blocks), "--validators", str(validators)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        text=True)  # exits when our end of its stdin closes (this process killed)
+    addr = server.stdout.readline().strip() if server.stdout else ""
+    if not addr.startswith("/ip4/"):
+        raise SystemExit("range sync server did not start")
+    counter = itertools.count()
+
+    def work() -> None:
+        datadir = tmp / f"client-{next(counter)}"
+        client = Chain.open(datadir / "db", pre.genesis)
+
+        async def sync() -> None:
+            service = P2PService(client, datadir=datadir, listen_address="127.0.0.1", port=0, static_peers=[addr],
+                                 config=P2PConfig(sync_batch_size=64))
+            async with trio.open_nursery() as nursery:
+                await nursery.start(service.run)
+                while client.head.root != last_root:
+                    await trio.sleep(0.01)
+                await service.shutdown()
+
+        try:
+            trio.run(sync)
+        finally:
+            client.close()
+            shutil.rmtree(datadir, ignore_errors=True)
+
+    return work
+
+
+# Targets whose work runs in child processes too (py-spy --subprocesses).
+SUBPROCESS_TARGETS = {"range_sync_minimal_64"}
+
 TARGETS: dict[str, Callable[[], Callable[[], Any]]] = {
+    "range_sync_minimal_64": lambda: range_sync(2000, 64),
     "bls_fresh_verify": bls_fresh_verify,
     "epoch_minimal_16384": lambda: epoch("minimal", 16384),
     "epoch_mainnet_16384": lambda: epoch("mainnet", 16384),

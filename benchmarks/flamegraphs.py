@@ -17,7 +17,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parent))
 
-from _profile_targets import TARGETS  # noqa: E402
+from _profile_targets import SUBPROCESS_TARGETS, TARGETS  # noqa: E402
 
 
 def py_spy() -> str:
@@ -34,8 +34,9 @@ def record(target: str, out: Path, seconds: int) -> None:
         line = proc.stdout.readline() if proc.stdout else ""
         if line.strip() != "READY":
             raise SystemExit(f"{target}: did not get ready (exit {proc.poll()})")
+        extra = ["--subprocesses"] if target in SUBPROCESS_TARGETS else []
         subprocess.run([py_spy(), "record", "--pid", str(proc.pid), "--duration", str(seconds),
-                        "--rate", "200", "--format", "flamegraph", "--output", str(out), "--nonblocking"],
+                        "--rate", "200", "--format", "flamegraph", "--output", str(out), "--nonblocking", *extra],
                        check=True, capture_output=True)
     finally:
         proc.kill()

@@ -115,10 +115,12 @@ def _checkpoint_state(store: Store, checkpoint: Any) -> Any:
     key = cp_key(checkpoint)
     state = store.checkpoint_states.get(key)
     if state is None:
-        state = store.block_state(key[1]).copy()
+        state = store.block_state(key[1])
         start = compute_start_slot_of_epoch(key[0], cfg=state.config)
         if state.slot < start:
+            state = state.copy()
             process_slots(state, start)
+        # else: the block's own post-state, shared (stored states are never modified)
         store.checkpoint_states[key] = state
     return state
 
@@ -205,18 +207,26 @@ def check_block(store: Store, block: Any) -> bytes:
 
 def add_block(store: Store, root: bytes, block: Any, state: Any) -> None:
     """The bookkeeping part of on_block, after a successful state transition."""
+    add_block_checkpoints(store, root, block, state.current_justified_checkpoint, state.finalized_checkpoint, state)
+
+
+def add_block_checkpoints(store: Store, root: bytes, block: Any, justified: Any, finalized: Any,
+                          state: Any | None) -> None:
+    """add_block given the post-state's checkpoints; `state` None leaves the post-state to
+    store.state_loader (a segment of range sync keeps only some post-states)."""
     store.blocks[root] = block
     # Add new state for this block to the store
-    store.block_states[root] = state
+    if state is not None:
+        store.block_states[root] = state
     store.proto.add_block(root, block.slot, bytes(block.parent_root))  # type: ignore[union-attr]
 
     # Update justified checkpoint
-    if state.current_justified_checkpoint.epoch > store.justified_checkpoint.epoch:
-        store.justified_checkpoint = state.current_justified_checkpoint.copy()
+    if justified.epoch > store.justified_checkpoint.epoch:
+        store.justified_checkpoint = justified.copy()
 
     # Update finalized checkpoint
-    if state.finalized_checkpoint.epoch > store.finalized_checkpoint.epoch:
-        store.finalized_checkpoint = state.finalized_checkpoint.copy()
+    if finalized.epoch > store.finalized_checkpoint.epoch:
+        store.finalized_checkpoint = finalized.copy()
 
 
 # spec v0.8.2: Fork choice / Handlers / on_block

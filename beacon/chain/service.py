@@ -42,6 +42,9 @@ log = logging.getLogger("beacon.chain")
 
 # Keep a stored snapshot state every this many epochs below finality (others are deleted).
 SNAPSHOT_EPOCHS = 8
+# A run of at least this many blocks starts the signature worker process (range sync);
+# single gossip blocks and parent lookups never need it.
+SEGMENT_WORKER_BLOCKS = 4
 
 
 class Status(enum.Enum):
@@ -149,17 +152,31 @@ class _StateCache(OrderedDict):
 
 
 @dataclass
+class SegmentItem:
+    """One block of a segment: its post-state is kept only where the store needs it."""
+
+    root: bytes
+    block: Any
+    post: Any  # None: rebuilt by replay if ever asked for (store.state_loader)
+    justified: Any  # the post-state's checkpoints, for fork choice and the block's info
+    finalized: Any
+
+
+@dataclass
 class Segment:
     """A run of blocks transitioned with their signatures deferred (Chain.prepare_segment)."""
 
     known: list["ImportResult"]  # leading blocks we already have
-    items: list[tuple[bytes, Any, Any]]  # (root, block, post-state): not trusted before verify()
+    items: list[SegmentItem]  # not trusted before verify()
     rest: list[Any]  # blocks that go through import_block one by one
     batch: Any  # the SignatureBatch of every block in items
 
     def verify(self) -> bool:
-        """The one signature check for the whole segment (CPU-bound; thread-safe)."""
-        return self.batch.ok()
+        """The one signature check for the whole segment, in the signature worker process
+        (beacon.crypto.batch); blocking, thread-safe."""
+        from beacon.crypto.batch import verify_sets
+
+        return verify_sets([p.sset for p in self.batch.sets])
 
 
 class Chain:
@@ -185,6 +202,8 @@ class Chain:
         head = db.get_head()
         assert head is not None
         self._head = head
+        self._defer_sync = False  # commit_segment: finality batches unsynced until its end
+        self._sync_owed = False
 
     # --- construction ---------------------------------------------------------------------------
     @classmethod
@@ -202,7 +221,8 @@ class Chain:
             if db.get_head() is None:
                 genesis_block = store.blocks[genesis_root]
                 with db.batch() as wb:
-                    wb.put_block(genesis_root, genesis_block, _info(genesis_block, genesis_state))
+                    wb.put_block(genesis_root, genesis_block, _info(genesis_block, genesis_state.current_justified_checkpoint,
+                                                                   genesis_state.finalized_checkpoint))
                     wb.put_state(genesis_root, genesis_state)
                     wb.set_canonical(genesis_block.slot, genesis_root)
                     wb.set_head(Head(genesis_root, genesis_block.slot))
@@ -380,46 +400,70 @@ class Chain:
         deferring every signature into one batch. Nothing is stored; nothing is trusted
         until Segment.verify() says so. Blocks after the prefix go the one-by-one way.
 
+        The whole segment runs on one working copy of its pre-state; a post-state is copied
+        out only for a block that starts an epoch on its branch (stored on disk, the target
+        state of attestations), and the last block's post-state is the working copy itself.
+        The others are rebuilt by replay if ever asked for.
+
         `after`: a segment prepared but not yet committed that these blocks continue (so one
         segment can be verified while the next is prepared). Commit `after` first; if it
         fails verification, commit this one unverified too (one by one)."""
+        from beacon.crypto.batch import default_verifier
         from beacon.state.errors import StateTransitionError
         from beacon.state.signatures import defer_signatures
-        from beacon.state.slots import apply_block
 
+        if len(blocks) >= SEGMENT_WORKER_BLOCKS:
+            default_verifier().start()  # the worker imports while the first segment runs
         now = self.clock()
         if int(now) > self.store.time:
             fc.on_tick(self.store, int(now))
+        spe = self.config.SLOTS_PER_EPOCH
         known: list[ImportResult] = []
-        items: list[tuple[bytes, Any, Any]] = []
+        items: list[SegmentItem] = []
+        # (root, block, post-state) the next block must extend
+        link: Optional[tuple[bytes, Any, Any]] = None
         if after is not None and after.items and not after.rest:
-            items.append(after.items[-1])  # the parent link; dropped again below
-        chained = len(items)
+            last = after.items[-1]
+            link = (last.root, last.block, last.post)
+        start_state: Any = None  # the segment's pre-state (never modified)
+        work: Any = None  # the working copy every block of the segment advances
+        broken = False
         with defer_signatures() as batch:
             for block in blocks:
                 root = block.signing_root()
-                if not items:
+                if link is None:
                     if root in self.store.blocks or self.db.has_block(root):
                         known.append(ImportResult(Status.KNOWN, root))
                         continue
                     try:
                         fc.check_block(self.store, block)
-                        pre = self.store.block_state(bytes(block.parent_root))
+                        parent = bytes(block.parent_root)
+                        link = (parent, self.get_block(parent), self.store.block_state(parent))
                     except (ChainError, ForkChoiceError, KeyError):
                         break  # held, ignored or refused: the one-by-one path says which
-                else:
-                    prev_root, prev_block, pre = items[-1]
-                    if (bytes(block.parent_root) != prev_root or block.slot <= prev_block.slot
-                            or block.slot > self.current_slot()):
+                    if link[1] is None:
                         break
+                elif (bytes(block.parent_root) != link[0] or block.slot <= link[1].slot
+                      or block.slot > self.current_slot()):
+                    break
                 if block.hash_tree_root() in self._bad:
                     break
+                if work is None:
+                    start_state = link[2]
+                    work = start_state.copy()
                 try:
-                    post = apply_block(pre, block, validate_state_root=True)
+                    _advance(work, block)
                 except StateTransitionError:
+                    broken = True  # `work` is left part-way
                     break
-                items.append((root, block, post))
-        del items[:chained]
+                epoch_start = link[1].slot // spe != block.slot // spe
+                items.append(SegmentItem(root, block, work.copy() if epoch_start else None,
+                                         work.current_justified_checkpoint.copy(), work.finalized_checkpoint.copy()))
+                link = (root, block, None)
+        if items:
+            if broken:
+                work = _replay(start_state, [item.block for item in items])
+            items[-1].post = work
         rest = list(blocks[len(known) + len(items):])
         return Segment(known, items, rest, batch)
 
@@ -428,20 +472,32 @@ class Chain:
         failed signature check, import its blocks one by one so the bad one is named."""
         results = list(segment.known)
         tail = list(segment.rest)
-        first = segment.items[0][1] if segment.items else None
+        first = segment.items[0].block if segment.items else None
         if first is not None and bytes(first.parent_root) not in self.store.blocks:
             verified = False  # the parent left fork choice while we verified (pruned): go slowly
         if verified:
-            for root, block, post in segment.items:
-                if root in self.store.blocks:  # arrived another way (gossip) meanwhile
-                    results.append(ImportResult(Status.KNOWN, root))
-                    continue
-                self._commit_block(root, block, post)
-                result = ImportResult(Status.IMPORTED, root, imported=[root])
-                self._import_held_children(result)
-                results.append(result)
+            # A batch that moves finality is written with sync=True; in a segment one synced
+            # write at its end covers them all (LevelDB syncs its log in order), instead of
+            # an fsync per epoch boundary crossed.
+            self._defer_sync, self._sync_owed = True, False
+            try:
+                for item in segment.items:
+                    if item.root in self.store.blocks:  # arrived another way (gossip) meanwhile
+                        results.append(ImportResult(Status.KNOWN, item.root))
+                        continue
+                    self._commit_block(item.root, item.block, item.post, item.justified, item.finalized)
+                    result = ImportResult(Status.IMPORTED, item.root, imported=[item.root])
+                    self._import_held_children(result)
+                    results.append(result)
+            finally:
+                self._defer_sync = False
+                if self._sync_owed:
+                    wb = self.db.batch()
+                    wb.set_head(self._head)
+                    wb.sync = True
+                    wb.commit()
         else:
-            tail = [block for _, block, _ in segment.items] + tail
+            tail = [item.block for item in segment.items] + tail
         results.extend(self.import_block(block) for block in tail)
         return results
 
@@ -501,20 +557,28 @@ class Chain:
         while len(self._bad) > 1024:
             self._bad.popitem(last=False)
 
-    def _commit_block(self, root: bytes, block: Any, post: Any) -> None:
+    def _commit_block(self, root: bytes, block: Any, post: Any, justified: Any = None, finalized: Any = None) -> None:
+        """Store one imported block. `post` may be None (a segment's middle block) when its
+        checkpoints are given; the post-state is then rebuilt by replay if ever needed."""
         store = self.store
         old_justified = fc.cp_key(store.justified_checkpoint)
         old_finalized = fc.cp_key(store.finalized_checkpoint)
-        fc.add_block(store, root, block, post)
+        if justified is None or finalized is None:
+            justified, finalized = post.current_justified_checkpoint, post.finalized_checkpoint
+        fc.add_block_checkpoints(store, root, block, justified, finalized, post)
         wb = self.db.batch()
-        wb.put_block(root, block, _info(block, post))
+        wb.put_block(root, block, _info(block, justified, finalized))
         parent_info = self.db.get_block_info(bytes(block.parent_root))
         spe = self.config.SLOTS_PER_EPOCH
         if parent_info is None or parent_info.slot // spe != block.slot // spe:
-            wb.put_state(root, post)  # first block of an epoch on this branch: a replay anchor
+            # first block of an epoch on this branch: a replay anchor
+            wb.put_state(root, post if post is not None else store.block_state(root))
         # The block's attestations count in fork choice too (signatures were checked in the block).
         self._votes_from_block(block, wb)
         self._update_head_and_finality(wb, old_justified, old_finalized)
+        if self._defer_sync and wb.sync:
+            wb.sync = False
+            self._sync_owed = True
         wb.commit()
         self._emit_after_commit(root, block, old_justified, old_finalized)
 
@@ -709,13 +773,38 @@ class Chain:
         return state
 
 
-def _info(block: Any, post: Any) -> BlockInfo:
+def _info(block: Any, justified: Any, finalized: Any) -> BlockInfo:
+    """The block's index record, with its post-state's checkpoints."""
     return BlockInfo(
         slot=int(block.slot), parent_root=bytes(block.parent_root), state_root=bytes(block.state_root),
-        justified_epoch=int(post.current_justified_checkpoint.epoch),
-        justified_root=bytes(post.current_justified_checkpoint.root),
-        finalized_epoch=int(post.finalized_checkpoint.epoch), finalized_root=bytes(post.finalized_checkpoint.root),
+        justified_epoch=int(justified.epoch), justified_root=bytes(justified.root),
+        finalized_epoch=int(finalized.epoch), finalized_root=bytes(finalized.root),
     )
+
+
+def _advance(state: Any, block: Any) -> None:
+    """apply_block(state, block) in place, without its copy: a segment runs on one working
+    state. On a StateTransitionError `state` is left part-way (the caller rebuilds it)."""
+    from beacon.state.errors import InvalidBlock, InvalidSlot
+    from beacon.state.slots import process_block, process_slots
+
+    if block.slot < state.slot:
+        raise InvalidSlot(f"block slot {block.slot} is before the state slot {state.slot}")
+    process_slots(state, block.slot)
+    process_block(state, block)
+    if block.state_root != state.hash_tree_root():
+        raise InvalidBlock("state root does not match the post-state")
+
+
+def _replay(state: Any, blocks: Sequence[Any]) -> Any:
+    """The post-state of `blocks` (all already passed the transition) on a copy of `state`."""
+    from beacon.crypto import bls
+
+    state = state.copy()
+    with bls.enabled(False):
+        for block in blocks:
+            _advance(state, block)
+    return state
 
 
 def _restore_store(db: BeaconDB, genesis_state: Any) -> fc.Store:

@@ -28,6 +28,24 @@ log = logging.getLogger(__name__)
 
 # Blocks per signature batch in range sync (one multi-pairing each; see import_blocks).
 SEGMENT_BLOCKS = 16
+# The first and last segments of a sync batch are shorter: the first is prepared while the
+# verifier has nothing to do, and the last is verified while the loop has nothing to prepare.
+EDGE_SEGMENT_BLOCKS = 4
+
+
+def segment_bounds(n: int) -> list[tuple[int, int]]:
+    """[start, end) of the segments of a run of `n` blocks: short at both edges."""
+    if n <= 2 * EDGE_SEGMENT_BLOCKS:
+        return [(i, min(i + EDGE_SEGMENT_BLOCKS, n)) for i in range(0, n, EDGE_SEGMENT_BLOCKS)]
+    bounds = [(0, EDGE_SEGMENT_BLOCKS)]
+    start, last = EDGE_SEGMENT_BLOCKS, n - EDGE_SEGMENT_BLOCKS
+    while start < last:
+        end = min(start + SEGMENT_BLOCKS, last)
+        bounds.append((start, end))
+        start = end
+    bounds.append((last, n))
+    return bounds
+
 ZERO_ROOT = b"\x00" * 32
 _OPERATION_TOPICS = {
     TOPIC_VOLUNTARY_EXIT: "voluntary_exit",
@@ -201,7 +219,7 @@ class ChainAdapter:
 
     async def import_blocks(self, blocks: Sequence[bytes]) -> Sequence[ImportOutcome]:
         """Import a sync batch in segments: transitions here, one signature batch per segment
-        in a worker thread (the pairing library releases the GIL), then commit.
+        checked in the signature worker process (awaited from a thread), then commit.
 
         A segment is at most SEGMENT_BLOCKS long so the loop (gossip heartbeat, req/resp)
         is never held for more than a few dozen milliseconds at a time.
@@ -220,8 +238,8 @@ class ChainAdapter:
             async with trio.open_nursery() as nursery:
                 previous: _SegmentJob | None = None
                 trusted = True  # once a segment fails, those built on it go the slow way too
-                for start in range(0, len(run) + SEGMENT_BLOCKS, SEGMENT_BLOCKS):
-                    part = run[start:start + SEGMENT_BLOCKS]
+                for start, end in segment_bounds(len(run)) + [(len(run), len(run))]:
+                    part = run[start:end]
                     current = None
                     if part:
                         after = previous.segment if previous is not None else None

@@ -42,6 +42,7 @@ from .peers import DISCONNECT_SCORE, PENALTY_BAD_RESPONSE, Peer, PeerManager
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 64  # blocks per BeaconBlocks request
+MAX_IMPORT_BLOCKS = 256  # arrived batches imported together, up to this many blocks
 LOOKUP_ROUNDS = 32  # parent-lookup generations per orphan
 LOOKUP_MAX_GAP = 32  # slots: beyond this an orphan triggers range sync, not lookups
 FAR_AHEAD_SLOTS = 2  # slots: an orphan further above our head starts a range sync as well
@@ -246,8 +247,25 @@ class SyncManager:
                         if isinstance(item, BaseException):
                             raise PeerFault(str(item))
                         _batch_start, _count, blocks = item
+                        # A batch that has already arrived joins this import: the chain
+                        # pipelines its signature checks within one import, so longer runs
+                        # leave its worker idle less often.
+                        later: BaseException | None = None
+                        while len(blocks) < MAX_IMPORT_BLOCKS:
+                            try:
+                                nxt = recv.receive_nowait()
+                            except (trio.WouldBlock, trio.EndOfChannel):
+                                break
+                            if isinstance(nxt, BaseException):
+                                later = nxt  # after the blocks before it
+                                break
+                            blocks = blocks + nxt[2]
                         if await self._import_batch(blocks, first) == "fork":
                             result = "fork"
+                        elif isinstance(later, RequestFailed):
+                            raise later
+                        elif later is not None:
+                            raise PeerFault(str(later))
                     except (PeerFault, RequestFailed) as e:
                         fault = e
                     if fault is not None or result == "fork":
