@@ -80,20 +80,28 @@ def test_surround_vote_in_either_order(genesis16):
     assert slasher.on_indexed_attestation(signed_vote(state, 6, 1, 2)) == []  # the same vote again
 
 
-def test_memory_is_bounded_by_epochs(genesis16):
+def test_memory_is_bounded_by_the_windows(genesis16):
     state = state_at_slot(genesis16, 1)
-    slasher = Slasher(state.types, state.config, history_epochs=2)
+    slasher = Slasher(state.types, state.config, span_epochs=8, record_epochs=2)
+    slasher.on_indexed_attestation(signed_vote(state, 8, 2, 3))
     for target in range(1, 12):
         slasher.on_indexed_attestation(signed_vote(state, 7, target - 1, target))
-    assert len(slasher) <= 3
-    # a surround of a vote older than the history goes unnoticed (documented limit)
-    assert slasher.on_indexed_attestation(signed_vote(state, 7, 11, 12)) == []
-    # within the history it is found, whether or not the validator's old proposals were pruned
-    slasher = Slasher(state.types, state.config, history_epochs=4)
+    size = slasher.nbytes()
+    assert len(slasher) <= 2  # attestation objects of the record window only
+    for target in range(12, 42):
+        slasher.on_indexed_attestation(signed_vote(state, 7, target - 1, target))
+    assert len(slasher) <= 2 and slasher.nbytes() == size  # fixed by the windows, not the epochs
+    # a surround of a vote older than the span window (epochs 34..41) goes unnoticed (documented limit)
+    assert slasher.on_indexed_attestation(signed_vote(state, 8, 1, 41)) == [] and slasher.unbuilt == 0
+    # inside the span window but older than the record window (41..42): found, not built, counted
+    assert slasher.on_indexed_attestation(signed_vote(state, 7, 36, 42)) == []  # surrounds 37->38
+    assert slasher.unbuilt == 1
+    # within the record window it is built, whether or not the validator's old proposals were pruned
+    slasher = Slasher(state.types, state.config, span_epochs=8, record_epochs=4)
     slasher.on_indexed_attestation(signed_vote(state, 7, 8, 10))
     slasher.on_block(state.types.BeaconBlock(slot=7 * state.config.SLOTS_PER_EPOCH), 7)
-    # epoch 13 prunes the epoch-7 proposal (floor 9) but keeps the vote 8->10, which 5->13 surrounds
-    assert len(slasher.on_indexed_attestation(signed_vote(state, 7, 5, 13))) == 1
+    # epoch 12 prunes the epoch-7 proposal (record floor 9) but keeps the vote 8->10, which 5->12 surrounds
+    assert len(slasher.on_indexed_attestation(signed_vote(state, 7, 5, 12))) == 1
 
 
 def test_operation_pool_caps_checks_and_drops_slashings(genesis16):
