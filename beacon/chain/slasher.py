@@ -160,7 +160,7 @@ class Slasher:
             return []
         self._grow(int(idx[-1]) + 1)
         root = data.hash_tree_root()
-        floor = newest - span_w + 1  # oldest epoch the spans cover
+        floor = max(0, newest - span_w + 1)  # oldest epoch the spans cover
         recorded = target > newest - rec_w
         found = self._conflicts(indexed, idx, source, target, root, floor, recorded)
         # record the vote: its id where the validator has none for this target, then the spans
@@ -254,7 +254,9 @@ class Slasher:
     def _grow(self, n: int) -> None:
         if n <= self._cap:
             return
-        cap = max(n, self._cap + self._cap // 4, 64)
+        # to a multiple of 1024, with 1/64 to spare once grown: deposits add validators a few
+        # at a time, and each growth copies the arrays
+        cap = -(-max(n, self._cap + self._cap // 64 if self._cap else 0) // 1024) * 1024
 
         def wider(a: Any, fill: int) -> Any:
             b = np.full(a.shape[:-1] + (cap,), fill, dtype=a.dtype)
