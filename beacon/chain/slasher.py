@@ -59,11 +59,13 @@ class _Record:
 
     __slots__ = ("root", "target", "data", "signature", "bit_0", "bit_1")
 
-    def __init__(self, root: bytes, target: int, indexed: Any) -> None:
+    def __init__(self, root: bytes, target: int, indexed: Any, bit_0: Optional[Any] = None) -> None:
         self.root, self.target = root, target
         self.data, self.signature = indexed.data.serialize(), bytes(indexed.signature)
-        self.bit_0 = np.array([int(i) for i in indexed.custody_bit_0_indices], dtype=np.uint32)
-        self.bit_1 = np.array([int(i) for i in indexed.custody_bit_1_indices], dtype=np.uint32)
+        # bit_0: the custody bit 0 indices already as an array (sorted, unique), if at hand
+        self.bit_0 = (bit_0 if bit_0 is not None else np.array(indexed.custody_bit_0_indices, dtype=np.int64)
+                      ).astype(np.uint32)
+        self.bit_1 = np.array(indexed.custody_bit_1_indices, dtype=np.int64).astype(np.uint32)
 
     def indexed(self, types: Any) -> Any:
         return types.IndexedAttestation(custody_bit_0_indices=self.bit_0.tolist(),
@@ -170,10 +172,12 @@ class Slasher:
         newest, span_w, rec_w = self._newest_epoch, self.span_epochs, self.record_epochs
         if target <= newest - span_w:
             return []
-        idx = np.unique(np.fromiter((int(i) for i in indexed.custody_bit_0_indices), dtype=np.int64,
-                                    count=len(indexed.custody_bit_0_indices)))
-        if len(indexed.custody_bit_1_indices):
-            idx = np.union1d(idx, np.array([int(i) for i in indexed.custody_bit_1_indices], dtype=np.int64))
+        bit_0, bit_1 = indexed.custody_bit_0_indices, indexed.custody_bit_1_indices
+        idx = np.array(bit_0, dtype=np.int64) if len(bit_0) else np.zeros(0, dtype=np.int64)
+        if len(bit_1):
+            idx = np.concatenate([idx, np.array(bit_1, dtype=np.int64)])
+        if idx.size > 1 and not (np.diff(idx) > 0).all():  # verified ones are sorted, unique per bit
+            idx = np.unique(idx)
         if idx.size == 0:
             return []
         self._grow(int(idx[-1]) + 1)
@@ -189,7 +193,7 @@ class Slasher:
                 aid = self._next_id
                 self._next_id += 1
                 self._ids[row, empty] = aid
-                self._records[aid] = _Record(root, target, indexed)
+                self._records[aid] = _Record(root, target, indexed, idx if not len(bit_1) else None)
                 self._records_by_target.setdefault(target, []).append(aid)
         self._update_min(idx, source, target, floor)
         lo, hi = max(source + 1, floor), target - 1

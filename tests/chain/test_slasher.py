@@ -181,16 +181,19 @@ def test_gossip_validator_finds_pools_and_hands_out_a_double_proposal(tmp_path, 
         chain.close()
 
 
-def unsigned_vote(types: Any, validators: list[int], source: int, target: int, root: int) -> Any:
-    """An IndexedAttestation without a signature: the slasher trusts its caller for those."""
+def unsigned_vote(types: Any, validators: list[int], source: int, target: int, root: int, split: bool = False) -> Any:
+    """An IndexedAttestation without a signature: the slasher trusts its caller for those
+    (`split`: validators from 3 up in custody_bit_1_indices)."""
     data = types.AttestationData(beacon_block_root=bytes([root]) * 32,
                                  source=types.Checkpoint(epoch=source, root=b"\x02" * 32),
                                  target=types.Checkpoint(epoch=target, root=b"\x03" * 32))
-    return types.IndexedAttestation(custody_bit_0_indices=sorted(validators), custody_bit_1_indices=[], data=data)
+    bit_1 = sorted(v for v in validators if split and v >= 3)
+    return types.IndexedAttestation(custody_bit_0_indices=sorted(set(validators) - set(bit_1)),
+                                    custody_bit_1_indices=bit_1, data=data)
 
 
 votes = st.tuples(st.sets(st.integers(0, 5), min_size=1, max_size=4), st.integers(0, 30), st.integers(0, 6),
-                  st.integers(0, 1))
+                  st.integers(0, 1), st.booleans())
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -202,13 +205,14 @@ def test_same_validators_reported_as_the_naive_slasher(genesis16, stream):
     types, cfg = genesis16.types, genesis16.config
     naive, spans = NaiveSlasher(types, cfg, history_epochs=1000), Slasher(types, cfg, span_epochs=64, record_epochs=64)
     reported: set[int] = set()
-    for validators, source, length, root in stream:
-        att = unsigned_vote(types, list(validators), source, source + length, root)
+    for validators, source, length, root, split in stream:
+        att = unsigned_vote(types, list(validators), source, source + length, root, split)
         naive.on_indexed_attestation(att)
         for slashing in spans.on_indexed_attestation(att):
             a, b = slashing.attestation_1, slashing.attestation_2
             assert is_slashable_attestation_data(a.data, b.data)
-            reported |= set(map(int, a.custody_bit_0_indices)) & set(map(int, b.custody_bit_0_indices))
+            reported |= (set(map(int, a.custody_bit_0_indices)) | set(map(int, a.custody_bit_1_indices))) & \
+                (set(map(int, b.custody_bit_0_indices)) | set(map(int, b.custody_bit_1_indices)))
         assert {v for kind, v in naive._reported if kind == "attestation"} == set(np.flatnonzero(spans._reported))
     assert reported == set(np.flatnonzero(spans._reported)) and spans.unbuilt == 0
 
