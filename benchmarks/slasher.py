@@ -14,6 +14,8 @@ PYBEACON_BENCH_BASELINE=<rev> to change it), back to back so both see the same l
   aggregate_cpu  the same in thread CPU time (less sensitive to the machine's load)
   memory         RSS growth of the process after the run, the stream's own objects dropped
                  (this tree: fixed by the windows; the baseline: grows with epochs up to 64)
+  bytes_per_validator_epoch  that memory over validators x epochs covered (this tree: the
+                 span window; the baseline: the epochs run, at most its 64)
   window         epochs a surround vote may span and still be found
 
 The 300,000 run uses a 1,024-epoch span window by default (1.2 GB of arrays; 4,096 would take
@@ -60,10 +62,11 @@ def child(n: int, epochs: int, span_epochs: int) -> dict:
     before = rss_mb()
     try:
         slasher = Slasher(t, cfg, span_epochs=span_epochs)
-        window = span_epochs
+        window = covered = span_epochs  # its arrays cover the window from the start
     except TypeError:  # the baseline: one fixed history
         slasher = Slasher(t, cfg)
         window = slasher.history_epochs
+        covered = min(window, epochs)
     per_agg: list[float] = []
     per_cpu: list[float] = []
     sizes = set()
@@ -87,8 +90,9 @@ def child(n: int, epochs: int, span_epochs: int) -> dict:
             per_cpu.append((time.thread_time() - c0) / len(atts))
         del atts, committees
     gc.collect()
+    memory = rss_mb() - before
     return {"aggregate_us": statistics.median(per_agg) * 1e6, "aggregate_cpu_us": statistics.median(per_cpu) * 1e6,
-            "memory_mb": rss_mb() - before,
+            "memory_mb": memory, "per_epoch_b": memory * 2**20 / n / covered,
             "window": window, "aggregates": count, "committee": max(sizes)}
 
 
@@ -123,8 +127,9 @@ def main() -> int:
                 print(f"  {name:16s} {r['aggregate_us']:8.1f} us per aggregate (CPU {r['aggregate_cpu_us']:.1f})   "
                       f"{r['memory_mb']:8.1f} MB   "
                       f"surrounds up to {r['window']} epochs")
-        for key, unit in (("aggregate_us", "us"), ("aggregate_cpu_us", "us"), ("memory_mb", "MB"), ("window", "epochs")):
-            name = f"slasher_{key.rsplit('_', 1)[0]}_{n}"
+        for key, unit in (("aggregate_us", "us"), ("aggregate_cpu_us", "us"), ("memory_mb", "MB"), ("per_epoch_b", "B"),
+                          ("window", "epochs")):
+            name = f"slasher_{key.rsplit('_', 1)[0] if key != 'per_epoch_b' else 'bytes_per_validator_epoch'}_{n}"
             print(f"result: {name} {now[key]:.1f} {unit}")
             if base:
                 print(f"result: {name}_baseline_{rev} {base[key]:.1f} {unit}")
