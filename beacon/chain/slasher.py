@@ -31,7 +31,8 @@ The attestation store is compact, in numpy arrays indexed [epoch mod window, val
 Memory is fixed by the windows and the highest validator index seen: (4 x span_epochs +
 4 x record_epochs) bytes per validator, plus the attestation records of `record_epochs`.
 A vote whose target is older than the span window is ignored; one whose source is older is
-checked from the window's oldest epoch.
+checked from the window's oldest epoch; one whose source is after its target (which only a
+broken or malicious signer makes) is checked for double votes only.
 """
 from __future__ import annotations
 
@@ -195,7 +196,8 @@ class Slasher:
                 self._ids[row, empty] = aid
                 self._records[aid] = _Record(root, target, indexed, idx if not len(bit_1) else None)
                 self._records_by_target.setdefault(target, []).append(aid)
-        self._update_min(idx, source, target, floor)
+        if source <= target:  # no honest client signs a source after its target: left out of the spans
+            self._update_min(idx, source, target, floor)
         lo, hi = max(source + 1, floor), target - 1
         if hi >= lo:
             epochs = np.arange(lo, hi + 1)
@@ -220,7 +222,7 @@ class Slasher:
                     double |= hit
                     pairs[(aid, False)] = [live[hit]]
             live = live[~double]
-        if live.size:  # surround votes, from the spans at the source epoch
+        if live.size and source <= target:  # surround votes, from the spans at the source epoch
             base = max(source, floor)
             col = base % self.span_epochs
             min_span = self._min[col, live]

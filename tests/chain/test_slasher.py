@@ -217,6 +217,19 @@ def test_same_validators_reported_as_the_naive_slasher(genesis16, stream):
     assert reported == set(np.flatnonzero(spans._reported)) and spans.unbuilt == 0
 
 
+def test_a_source_after_its_target_leaves_the_spans_intact(genesis16):
+    """Such a vote (9->3) is judged for double votes only; the spans stay right for the rest."""
+    types, cfg = genesis16.types, genesis16.config
+    slasher = Slasher(types, cfg, span_epochs=16)
+    assert slasher.on_indexed_attestation(unsigned_vote(types, [1, 2], 9, 3, 0)) == []
+    assert len(slasher.on_indexed_attestation(unsigned_vote(types, [1], 9, 3, 1))) == 1  # double vote
+    for source, target in ((5, 6), (6, 7), (6, 8)):
+        assert slasher.on_indexed_attestation(unsigned_vote(types, [2], source, target, 0)) == []
+    (slashing,) = slasher.on_indexed_attestation(unsigned_vote(types, [2], 4, 9, 0))  # surrounds 5->6
+    assert is_slashable_attestation_data(slashing.attestation_1.data, slashing.attestation_2.data)
+    assert int(slashing.attestation_1.data.target.epoch) == 9
+
+
 def test_surround_spanning_more_than_64_epochs(genesis16):
     state = state_at_slot(genesis16, 1)
     t = state.types
