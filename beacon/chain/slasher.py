@@ -216,7 +216,8 @@ class Slasher:
         if recorded:  # double votes: another attestation recorded for this target
             prior = self._ids[target % self.record_epochs, live]
             double = np.zeros(live.size, dtype=bool)
-            for aid in np.unique(prior[prior != 0]).tolist():
+            others = prior[prior != 0]
+            for aid in (np.unique(others).tolist() if others.size else ()):
                 if self._records[aid].root != root:
                     hit = prior == aid
                     double |= hit
