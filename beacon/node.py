@@ -32,6 +32,7 @@ from beacon.api.chaos import ChaosApi
 from beacon.api.v1 import BeaconApiV1
 from beacon.api.views import Views
 from beacon.chain import Chain, Status
+from beacon.chain.slasher import SPAN_EPOCHS, Slasher
 from beacon.clock import SlotClock
 from beacon.crypto import bls
 from beacon.validator.keys import ValidatorKey
@@ -65,6 +66,7 @@ class NodeOptions:
     p2p: bool = True  # False: run without networking (tests of a single node)
     discovery: Any = None  # beacon.p2p.discv5.service.DiscoveryOptions; None: no discovery
     allow_equivocation: bool = False  # --unsafe-allow-equivocation: the chaos endpoint may order slashable pairs
+    slasher_epochs: int = SPAN_EPOCHS  # --slasher-epochs: how wide a surround vote the slasher still finds
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -320,7 +322,11 @@ class Node:
         callbacks = getattr(getattr(self.p2p, "view", None), "on_operation", None)
         if isinstance(callbacks, list):
             callbacks.append(self._on_operation)
-        found = getattr(getattr(getattr(self.p2p, "view", None), "gossip", None), "on_slashing", None)
+        gossip = getattr(getattr(self.p2p, "view", None), "gossip", None)
+        if gossip is not None and gossip.slasher.span_epochs != self.options.slasher_epochs:
+            # nothing fed yet (its arrays are sized on first use): swap in the configured window
+            gossip.slasher = Slasher(gossip.types, gossip.config, span_epochs=self.options.slasher_epochs)
+        found = getattr(gossip, "on_slashing", None)
         if isinstance(found, list):
             found.append(lambda kind, _op: self.metrics.slashings_found.labels(kind).inc())
 

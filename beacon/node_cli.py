@@ -45,6 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="TESTNETS ONLY: let POST /pybeacon/v1/chaos/equivocate make our validators sign slashable "
                         "pairs (they get slashed); without it that endpoint answers 403")
 
+    v.add_argument("--slasher-epochs", type=_slasher_epochs, default=None, metavar="N",
+                   help="widest surround vote the slasher finds, in epochs (2..65534, default 4096; its arrays take "
+                        "4 bytes per validator and epoch: 4.9 GB at 300,000 validators and 4096 epochs)")
+
     n = parser.add_argument_group("p2p")
     n.add_argument("--listen-address", default="0.0.0.0", help="IPv4 address to listen on (default 0.0.0.0)")
     n.add_argument("--port", type=int, default=DEFAULT_P2P_PORT, help=f"libp2p TCP port (default {DEFAULT_P2P_PORT})")
@@ -96,6 +100,17 @@ def _check_bindable(name: str, address: str, port: int, kind: int = socket.SOCK_
         raise _fail(f"{name} {address}:{port} is not available: {e.strerror}") from None
     finally:
         probe.close()
+
+
+def _slasher_epochs(text: str) -> int:
+    # the slasher keeps spans as uint16 distances (beacon/chain/slasher.py)
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of epochs: {text!r}") from None
+    if not 2 <= n <= 65534:
+        raise argparse.ArgumentTypeError(f"{n} epochs: the slasher window must be 2..65534")
+    return n
 
 
 def _genesis_time_arg(text: str) -> int:
@@ -213,7 +228,8 @@ def run(args: argparse.Namespace) -> int:
     options = NodeOptions(datadir=datadir, listen_address=args.listen_address, port=args.port,
                           static_peers=tuple(args.peers), http_address=args.http_address, http_port=args.http_port,
                           metrics_address=args.metrics_address, metrics_port=args.metrics_port, p2p=not args.no_p2p,
-                          discovery=discovery, allow_equivocation=args.unsafe_allow_equivocation)
+                          discovery=discovery, allow_equivocation=args.unsafe_allow_equivocation,
+                          **({"slasher_epochs": args.slasher_epochs} if args.slasher_epochs else {}))
     if args.unsafe_allow_equivocation:
         logging.getLogger("beacon.node").warning(
             "--unsafe-allow-equivocation: the chaos endpoint can make this node's validators sign slashable messages")

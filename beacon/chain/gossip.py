@@ -20,8 +20,9 @@ p2p decodes nothing and imports no state function: it hands the payload of a top
   failure, IGNORE repeats, ACCEPT otherwise. Accepted operations are kept in a bounded pool
   and passed to `on_operation` callbacks (the node's operation pool).
 
-Slashings found here: every imported block (the chain's "block" event) and every gossip
-attestation whose signature verified goes to the `Slasher` (beacon/chain/slasher.py). A
+Slashings found here: every imported block (the chain's "block" event: its proposer and its
+attestations) and every gossip attestation whose signature verified goes to the `Slasher`
+(beacon/chain/slasher.py). A
 slashing it builds that `process_*` accepts on the head state joins the pool as above and is
 handed to `on_slashing` callbacks as well (p2p gossips it).
 
@@ -202,7 +203,7 @@ class GossipValidator:
             return Verdict.IGNORE  # from the future
         if not is_valid_indexed_attestation(state, indexed):
             return Verdict.REJECT
-        for slashing in self.slasher.on_indexed_attestation(indexed):
+        for slashing in self.slasher.on_attestation(att, indexed):
             self._found("attester_slashing", slashing)
         # Checked just above: fork choice need not verify the signature again.
         with bls.enabled(False):
@@ -265,6 +266,8 @@ class GossipValidator:
         slashing = self.slasher.on_block(block, proposer)
         if slashing is not None:
             self._found("proposer_slashing", slashing)
+        for slashing in self.slasher.on_block_attestations(self.chain.state_at_block(root), block.body.attestations):
+            self._found("attester_slashing", slashing)
 
     def _covered(self, kind: str, op: Any) -> bool:
         """A slashing of the same validators is already pooled (from gossip, or found before)."""

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from naive_slasher import NaiveSlasher
+
 from beacon.chain.slasher import Slasher
 from beacon.chain.testing import KEYS, ChainBuilder, make_attestations, state_at_slot
 from beacon.crypto import bls
 from beacon.state import (
-    get_beacon_proposer_index, get_domain, get_indexed_attestation, process_attester_slashing,
-    process_proposer_slashing,
+    get_beacon_proposer_index, get_domain, get_indexed_attestation, is_slashable_attestation_data,
+    process_attester_slashing, process_proposer_slashing,
 )
 from beacon.validator.pools import OperationPool
 
@@ -80,20 +85,28 @@ def test_surround_vote_in_either_order(genesis16):
     assert slasher.on_indexed_attestation(signed_vote(state, 6, 1, 2)) == []  # the same vote again
 
 
-def test_memory_is_bounded_by_epochs(genesis16):
+def test_memory_is_bounded_by_the_windows(genesis16):
     state = state_at_slot(genesis16, 1)
-    slasher = Slasher(state.types, state.config, history_epochs=2)
+    slasher = Slasher(state.types, state.config, span_epochs=8, record_epochs=2)
+    slasher.on_indexed_attestation(signed_vote(state, 8, 2, 3))
     for target in range(1, 12):
         slasher.on_indexed_attestation(signed_vote(state, 7, target - 1, target))
-    assert len(slasher) <= 3
-    # a surround of a vote older than the history goes unnoticed (documented limit)
-    assert slasher.on_indexed_attestation(signed_vote(state, 7, 11, 12)) == []
-    # within the history it is found, whether or not the validator's old proposals were pruned
-    slasher = Slasher(state.types, state.config, history_epochs=4)
+    size = slasher.nbytes()
+    assert len(slasher) <= 2  # attestation objects of the record window only
+    for target in range(12, 42):
+        slasher.on_indexed_attestation(signed_vote(state, 7, target - 1, target))
+    assert len(slasher) <= 2 and slasher.nbytes() == size  # fixed by the windows, not the epochs
+    # a surround of a vote older than the span window (epochs 34..41) goes unnoticed (documented limit)
+    assert slasher.on_indexed_attestation(signed_vote(state, 8, 1, 41)) == [] and slasher.unbuilt == 0
+    # inside the span window but older than the record window (41..42): found, not built, counted
+    assert slasher.on_indexed_attestation(signed_vote(state, 7, 36, 42)) == []  # surrounds 37->38
+    assert slasher.unbuilt == 1
+    # within the record window it is built, whether or not the validator's old proposals were pruned
+    slasher = Slasher(state.types, state.config, span_epochs=8, record_epochs=4)
     slasher.on_indexed_attestation(signed_vote(state, 7, 8, 10))
     slasher.on_block(state.types.BeaconBlock(slot=7 * state.config.SLOTS_PER_EPOCH), 7)
-    # epoch 13 prunes the epoch-7 proposal (floor 9) but keeps the vote 8->10, which 5->13 surrounds
-    assert len(slasher.on_indexed_attestation(signed_vote(state, 7, 5, 13))) == 1
+    # epoch 12 prunes the epoch-7 proposal (record floor 9) but keeps the vote 8->10, which 5->12 surrounds
+    assert len(slasher.on_indexed_attestation(signed_vote(state, 7, 5, 12))) == 1
 
 
 def test_operation_pool_caps_checks_and_drops_slashings(genesis16):
@@ -164,5 +177,118 @@ def test_gossip_validator_finds_pools_and_hands_out_a_double_proposal(tmp_path, 
         r3 = builder.build(builder.genesis_root, 1, graffiti=b"three")
         assert chain.import_block(builder.blocks[r3]).status is Status.IMPORTED
         assert len(handed) == 1
+    finally:
+        chain.close()
+
+
+def unsigned_vote(types: Any, validators: list[int], source: int, target: int, root: int, split: bool = False) -> Any:
+    """An IndexedAttestation without a signature: the slasher trusts its caller for those
+    (`split`: validators from 3 up in custody_bit_1_indices)."""
+    data = types.AttestationData(beacon_block_root=bytes([root]) * 32,
+                                 source=types.Checkpoint(epoch=source, root=b"\x02" * 32),
+                                 target=types.Checkpoint(epoch=target, root=b"\x03" * 32))
+    bit_1 = sorted(v for v in validators if split and v >= 3)
+    return types.IndexedAttestation(custody_bit_0_indices=sorted(set(validators) - set(bit_1)),
+                                    custody_bit_1_indices=bit_1, data=data)
+
+
+votes = st.tuples(st.sets(st.integers(0, 5), min_size=1, max_size=4), st.integers(0, 30), st.integers(0, 6),
+                  st.integers(0, 1), st.booleans())
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(stream=st.lists(votes, min_size=1, max_size=40))
+def test_same_validators_reported_as_the_naive_slasher(genesis16, stream):
+    """On random streams of aggregates (double votes, surrounds either way, repeats, late
+    votes), the span store reports the same validators after every message as the old
+    dict-of-votes slasher, and every slashing it builds is slashable for the validators it names."""
+    types, cfg = genesis16.types, genesis16.config
+    naive, spans = NaiveSlasher(types, cfg, history_epochs=1000), Slasher(types, cfg, span_epochs=64, record_epochs=64)
+    reported: set[int] = set()
+    for validators, source, length, root, split in stream:
+        att = unsigned_vote(types, list(validators), source, source + length, root, split)
+        naive.on_indexed_attestation(att)
+        for slashing in spans.on_indexed_attestation(att):
+            a, b = slashing.attestation_1, slashing.attestation_2
+            assert is_slashable_attestation_data(a.data, b.data)
+            reported |= (set(map(int, a.custody_bit_0_indices)) | set(map(int, a.custody_bit_1_indices))) & \
+                (set(map(int, b.custody_bit_0_indices)) | set(map(int, b.custody_bit_1_indices)))
+        assert {v for kind, v in naive._reported if kind == "attestation"} == set(np.flatnonzero(spans._reported))
+    assert reported == set(np.flatnonzero(spans._reported)) and spans.unbuilt == 0
+
+
+def test_a_source_after_its_target_leaves_the_spans_intact(genesis16):
+    """Such a vote (9->3) is judged for double votes only; the spans stay right for the rest."""
+    types, cfg = genesis16.types, genesis16.config
+    slasher = Slasher(types, cfg, span_epochs=16)
+    assert slasher.on_indexed_attestation(unsigned_vote(types, [1, 2], 9, 3, 0)) == []
+    assert len(slasher.on_indexed_attestation(unsigned_vote(types, [1], 9, 3, 1))) == 1  # double vote
+    for source, target in ((5, 6), (6, 7), (6, 8)):
+        assert slasher.on_indexed_attestation(unsigned_vote(types, [2], source, target, 0)) == []
+    (slashing,) = slasher.on_indexed_attestation(unsigned_vote(types, [2], 4, 9, 0))  # surrounds 5->6
+    assert is_slashable_attestation_data(slashing.attestation_1.data, slashing.attestation_2.data)
+    assert int(slashing.attestation_1.data.target.epoch) == 9
+
+
+def test_surround_spanning_more_than_64_epochs(genesis16):
+    state = state_at_slot(genesis16, 1)
+    t = state.types
+    # the earlier vote surrounds the later one, 150 epochs wide: built (the outer one is recent)
+    slasher = Slasher(t, state.config)
+    assert slasher.on_indexed_attestation(signed_vote(state, 3, 0, 150)) == []
+    (slashing,) = slasher.on_indexed_attestation(signed_vote(state, 3, 100, 101))
+    s = state.copy()
+    process_attester_slashing(s, slashing)
+    assert s.validators[3].slashed
+    # the later vote surrounds one 190 epochs older: found; built when records reach that far
+    for record_epochs, built in ((64, 0), (256, 1)):
+        slasher = Slasher(t, state.config, record_epochs=record_epochs)
+        slasher.on_indexed_attestation(signed_vote(state, 4, 10, 11))
+        found = slasher.on_indexed_attestation(signed_vote(state, 4, 5, 200))
+        assert len(found) == built and slasher.unbuilt == 1 - built
+        for slashing in found:
+            assert int(slashing.attestation_1.data.target.epoch) == 200
+            s = state.copy()
+            process_attester_slashing(s, slashing)
+            assert s.validators[4].slashed
+
+
+def test_block_attestations_are_judged_once(genesis16):
+    """A gossip aggregate met again in a block is skipped (no committee lookup: the state is
+    not even needed); a conflicting one only in a block is found."""
+    chain = ChainBuilder(genesis16)
+    r1 = chain.build(chain.genesis_root, 1)
+    honest = make_attestations(genesis16, chain.genesis_root, 1)[0]
+    other = make_attestations(chain.states[r1], r1, 1)[0]
+    state = state_at_slot(chain.states[r1], 2)
+    slasher = Slasher(genesis16.types, genesis16.config)
+    assert slasher.on_attestation(honest, indexed(state, honest)) == []
+    assert slasher.on_block_attestations(None, [honest]) == []  # seen on gossip: skipped
+    (slashing,) = slasher.on_block_attestations(state, [honest, other])
+    process_attester_slashing(state, slashing)
+
+
+def test_gossip_validator_finds_a_double_vote_seen_only_in_blocks(tmp_path, genesis16, clock):
+    """Through a real Chain: two imported blocks carry one committee's two votes for slot 1
+    (for genesis, and for block 1); no attestation came by gossip, the slashing is built."""
+    from beacon.chain import Chain, Status
+    from beacon.chain.gossip import GossipValidator
+
+    builder = ChainBuilder(genesis16)
+    r1 = builder.build(builder.genesis_root, 1)
+    honest = make_attestations(genesis16, builder.genesis_root, 1)[0]
+    other = make_attestations(builder.states[r1], r1, 1)[0]
+    r2 = builder.build(r1, 2, attestations=[honest])
+    r3 = builder.build(r2, 3, attestations=[other])
+    chain = Chain.open(tmp_path, genesis16, clock=clock)
+    try:
+        gossip = GossipValidator(chain, clock=clock)
+        handed: list[tuple[str, Any]] = []
+        gossip.on_slashing.append(lambda kind, op: handed.append((kind, op)))
+        for r in (r1, r2, r3):
+            assert chain.import_block(builder.blocks[r]).status is Status.IMPORTED
+        assert [k for k, _ in handed] == ["attester_slashing"]
+        state = chain.head_state()
+        process_attester_slashing(state, handed[0][1])
     finally:
         chain.close()

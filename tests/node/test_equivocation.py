@@ -1,9 +1,9 @@
 """Equivocation on order, and honest nodes that slash it (issue 13).
 
 Two real node processes on 127.0.0.1: A runs validators 0..7 with --unsafe-allow-equivocation,
-B runs 8..15 without it and dials A. Through A's chaos endpoint three of A's validators sign a
-slashable pair each (two blocks in one slot; a double vote; a surround vote). B sees them only
-by gossip, must build the slashings itself, gossip and include them (or take A's inclusion),
+B runs 8..15 without it (and with --slasher-epochs 256) and dials A. Through A's chaos endpoint
+three of A's validators sign a slashable pair each (two blocks in one slot; a double vote; a
+surround vote). B sees them by gossip (and in blocks), must build the slashings itself, gossip and include them (or take A's inclusion),
 and its head state must show the three validators slashed. B refuses the chaos order (403),
 and no honest validator signs anything slashable."""
 from __future__ import annotations
@@ -44,7 +44,7 @@ def test_equivocations_are_detected_by_gossip_and_slashed(tmp_path):
     try:
         a_addr = a.multiaddr()
         b = node(tmp_path, "b", "--genesis", str(genesis), "--config", str(cfg), "--validators", "8:8",
-                 "--peer", a_addr).start()
+                 "--peer", a_addr, "--slasher-epochs", "256").start()
         b.multiaddr()
         a_id = a_addr.rsplit("/", 1)[-1]
         b.wait_for(lambda s: any(p["id"] == a_id for p in s["peers"]), 30, "A among B's peers")
