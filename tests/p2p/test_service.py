@@ -19,7 +19,7 @@ from beacon.p2p import reqresp
 from beacon.p2p.constants import BEACON_BLOCKS_ID, TOPIC_BEACON_BLOCK
 from beacon.p2p.interface import BlockAtSlot
 from beacon.p2p.peers import HandshakeState
-from beacon.p2p.service import P2PService
+from beacon.p2p.service import P2PConfig, P2PService
 
 from .harness import running_node, wait_until
 from .memchain import MemoryChain
@@ -138,9 +138,15 @@ def test_orphan_gossip_block_triggers_parent_lookup(tmp_path: Path) -> None:
     b_chain = open_chain(tmp_path / "b-db", pre, 10)
 
     async def main() -> None:
-        async with running_service(tmp_path / "a", a_chain) as a:
-            async with running_service(tmp_path / "b", b_chain, static_peers=[a.multiaddr()]) as b:
+        # No Hello may tell B of block 11 before the orphan arrives: no re-status, and both
+        # Hellos exchanged before A imports it (else B range-syncs instead, legitimately).
+        quiet = P2PConfig(restatus_interval=3600)
+        async with running_service(tmp_path / "a", a_chain, config=quiet) as a:
+            async with running_service(tmp_path / "b", b_chain, static_peers=[a.multiaddr()], config=quiet) as b:
                 assert await wait_until(lambda: a.host.peer_id in b.gossip.mesh_peers(TOPIC_BEACON_BLOCK), timeout=10)
+                assert await wait_until(lambda: all(
+                    (p := s.peer_manager.peers.get(other)) is not None and p.hello is not None
+                    for s, other in ((a, b.host.peer_id), (b, a.host.peer_id))), timeout=10)
                 # A learns block 11 without telling anyone, then gossips 12: a near orphan.
                 assert a_chain.import_block(blocks[10]).status is Status.IMPORTED
                 await a.publish_block(blocks[11])
