@@ -600,6 +600,22 @@ class TestnetRun:
             return (latest.peers or 0) >= len(want) and slashed
         return slashed
 
+    def wait_for_next_poll(self, tick: float) -> None:
+        """Sleep until the next poll is due, firing any event whose slot starts before then at
+        that slot's start (not at the next poll, up to half a slot late: an `offline` event
+        would let that slot's attesters vote first)."""
+        end = tick + self.poll_interval()
+        while True:
+            left = end - time.monotonic()
+            if self._pending:
+                until_event = self.genesis_time + self._pending[0][0] * self.spec.seconds_per_slot - self.clock()
+                if until_event < left:
+                    time.sleep(max(0.0, until_event) + 0.005)  # just past the start: slot_now() is the event's
+                    self.do_events()
+                    continue
+            time.sleep(max(0.0, left))
+            return
+
     def watch(self) -> tuple[bool, str]:
         deadline = self.started + self.spec.time_limit
         latest: dict[str, Sample] = {}
@@ -636,7 +652,7 @@ class TestnetRun:
                 return False, f"goal node(s) {', '.join(lost)} exited"
             if self.clock() >= deadline:
                 return False, f"time limit of {self.spec.time_limit:g} s passed"
-            time.sleep(max(0.0, self.poll_interval() - (time.monotonic() - tick)))
+            self.wait_for_next_poll(tick)
 
     # ------------------------------------------------------------------ the whole run
     def final_checks(self) -> None:
