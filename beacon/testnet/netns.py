@@ -99,29 +99,12 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 def connect_in_netns(ns: str, host: str, port: int, timeout: float) -> socket.socket:
     """A TCP connection made from inside namespace `ns` (the socket stays bound to it)."""
-    result: dict[str, object] = {}
-
-    def work() -> None:
-        # setns changes only the calling thread, which ends right after: the harness's other
-        # threads stay in the root namespace.
-        try:
-            fd = os.open(f"{NETNS_DIR}/{ns}", os.O_RDONLY)
-            try:
-                if _libc.setns(fd, CLONE_NEWNET) != 0:
-                    err = ctypes.get_errno()
-                    raise OSError(err, f"setns({ns}): {os.strerror(err)}")
-            finally:
-                os.close(fd)
-            result["sock"] = socket.create_connection((host, port), timeout=timeout)
-        except OSError as e:
-            result["error"] = e
-
-    t = threading.Thread(target=work, name=f"connect-{ns}", daemon=True)
-    t.start()
-    t.join(timeout + 5)
-    if "sock" in result:
-        return result["sock"]  # type: ignore[return-value]
-    raise result.get("error") or OSError(f"connect in {ns} timed out")  # type: ignore[misc]
+    try:
+        return in_netns(ns, lambda: socket.create_connection((host, port), timeout=timeout), timeout + 5)
+    except OSError as e:
+        if str(e) == f"{ns}: timed out":
+            raise OSError(f"connect in {ns} timed out") from None
+        raise
 
 
 class NetnsLab:
@@ -221,10 +204,13 @@ def netem_unavailable_reason() -> str | None:
 
 def in_netns(ns: str, make: Callable[[], T], timeout: float = 10.0) -> T:
     """Run `make` (which opens a socket) in a thread that entered namespace `ns`; the socket it
-    returns stays in that namespace (used by the link relays: listen and connect in a node's)."""
+    returns stays in that namespace (the status reads connect in a node's, the link relays
+    listen and connect there)."""
     result: dict[str, object] = {}
 
     def work() -> None:
+        # setns changes only the calling thread, which ends right after: the harness's other
+        # threads stay in the root namespace.
         try:
             fd = os.open(f"{NETNS_DIR}/{ns}", os.O_RDONLY)
             try:
