@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Iterable
 
+from beacon.testnet import resources
 from beacon.testnet.runner import RunResult, Sample
 from beacon.testnet.status import is_abbreviated, root_key
 
@@ -117,7 +118,8 @@ def exercise_section(res: RunResult, plot_rel: str | None) -> str:
     if plot_rel:
         lines += ["", f"![head, justified and finalized epoch per node]({plot_rel})"]
 
-    lines += ["", "### Forks observed", ""]
+    lines += ["", *resources.report_lines(res.rss)]
+    lines += ["### Forks observed", ""]
     fk = forks(res.samples)
     if not fk:
         lines.append("None: whenever two nodes reported a head at the same slot, the roots agreed.")

@@ -25,6 +25,7 @@ import yaml
 
 from beacon.testnet import status as st
 from beacon.testnet.netns import NetnsError, NetnsLab
+from beacon.testnet.resources import RssSampler
 from beacon.testnet.spec import Client, Node, Spec
 
 STOP_GRACE = 8.0  # seconds between SIGTERM and SIGKILL at shutdown
@@ -47,6 +48,7 @@ class Sample:
     peers: int | None = None
     syncing: bool | None = None
     error: str | None = None
+    rss_kb: int | None = None  # resident memory of the node's process group at this poll
 
 
 @dataclasses.dataclass
@@ -95,6 +97,7 @@ class RunResult:
     nodes: dict[str, NodeRuntime]
     goal_times: dict[str, float]
     first_finality: dict[str, float]
+    rss: dict[str, dict] = dataclasses.field(default_factory=dict)  # node -> RssSampler figures
 
 
 def pybeacon_command() -> list[str]:
@@ -177,6 +180,7 @@ class TestnetRun:
         self._samples_file: TextIO | None = None
         self._pending: list[tuple[int, str, str]] = []  # (slot, action, node) not yet done
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(2, len(spec.nodes)))
+        self.rss = RssSampler()
 
     # ------------------------------------------------------------------ small helpers
     def say(self, text: str) -> None:
@@ -505,7 +509,11 @@ class TestnetRun:
         now = self.clock()
         futures = [self._pool.submit(self.observe, rt, now) for rt in self.nodes.values()]
         samples = [f.result() for f in futures]
+        groups = {rt.node.id: rt.proc.pid if rt.proc is not None and rt.state in ("running", "paused") else None
+                  for rt in self.nodes.values()}
+        rss = self.rss.sample(groups, now)
         for s in samples:
+            s.rss_kb = rss.get(s.node)
             self.samples.append(s)
             if self._samples_file:
                 self._samples_file.write(json.dumps(dataclasses.asdict(s)) + "\n")
@@ -638,7 +646,8 @@ class TestnetRun:
                     spec=self.spec, out_dir=self.out, mode="netns" if self.use_netns else "loopback",
                     genesis_time=self.genesis_time, started=self.started, ended=self.clock(), reached=reached,
                     reason=reason, samples=self.samples, problems=self.problems, timeline=self.timeline,
-                    nodes=self.nodes, goal_times=self.goal_times, first_finality=self.first_finality)
+                    nodes=self.nodes, goal_times=self.goal_times, first_finality=self.first_finality,
+                    rss=self.rss.as_dict())
                 write_summary(self.result)
             finally:
                 for sig, handler in old.items():
@@ -657,7 +666,7 @@ def write_summary(res: RunResult) -> None:
         "timeline": res.timeline,
         "nodes": {k: {"role": v.node.role, "client": v.client.name, "ip": v.ip, "port": v.port,
                       "peer_id": v.peer_id, "command": v.command, "starts": v.starts, "exits": v.exits,
-                      "netem": v.netem} for k, v in res.nodes.items()},
+                      "netem": v.netem, "rss": res.rss.get(k)} for k, v in res.nodes.items()},
     }
     (res.out_dir / "result.json").write_text(json.dumps(doc, indent=2))
 

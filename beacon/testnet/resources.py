@@ -1,0 +1,112 @@
+"""Per-node resource figures for a run: resident memory (RSS) from /proc, peak and last.
+
+A node is a process group (the harness starts each node in its own session); its RSS is the
+sum of VmRSS over the group's processes, so a wrapper (`ip netns exec`, a client's shell
+script) and what it starts are counted together. One scan of /proc per poll serves all nodes.
+On a system without /proc nothing is sampled and the report says so.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Optional
+
+PROC = Path("/proc")
+
+
+@dataclass
+class NodeRss:
+    peak_kb: int = 0
+    last_kb: Optional[int] = None  # None: not sampled yet, or its processes are gone
+    peak_t: Optional[float] = None
+    samples: int = 0
+
+    def as_dict(self) -> dict[str, Optional[float]]:
+        return {"peak_mb": round(self.peak_kb / 1024, 1) if self.samples else None,
+                "last_mb": None if self.last_kb is None else round(self.last_kb / 1024, 1),
+                "peak_t": self.peak_t, "samples": self.samples}
+
+
+def _pgid_and_rss(pid_dir: Path) -> Optional[tuple[int, int]]:
+    """(process group id, VmRSS in kB) of one /proc/<pid>, or None (gone, kernel thread)."""
+    try:
+        stat = (pid_dir / "stat").read_text()
+        # The command name is in parentheses and may hold spaces: split after the last ')'.
+        fields = stat[stat.rindex(")") + 2:].split()
+        pgid = int(fields[2])
+        with open(pid_dir / "status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmRSS:"):
+                    return pgid, int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None  # no VmRSS line: a kernel thread or a zombie
+
+
+def rss_by_group(pgids: set[int], proc: Path = PROC) -> dict[int, int]:
+    """pgid -> summed VmRSS (kB) of its live processes, for the groups asked about."""
+    out: dict[int, int] = {}
+    try:
+        entries = os.listdir(proc)
+    except OSError:
+        return out
+    for name in entries:
+        if not name.isdigit():
+            continue
+        got = _pgid_and_rss(proc / name)
+        if got is not None and got[0] in pgids:
+            out[got[0]] = out.get(got[0], 0) + got[1]
+    return out
+
+
+@dataclass
+class RssSampler:
+    """Peak and last RSS per node id over a run."""
+    nodes: dict[str, NodeRss] = field(default_factory=dict)
+    available: bool = field(default_factory=lambda: (PROC / "self" / "status").exists())
+
+    def sample(self, groups: Mapping[str, Optional[int]], now: float) -> dict[str, Optional[int]]:
+        """groups: node id -> process group id (None: not running). Returns node id -> kB now."""
+        for node_id in groups:
+            self.nodes.setdefault(node_id, NodeRss())
+        if not self.available:
+            return {n: None for n in groups}
+        live = {n: g for n, g in groups.items() if g is not None}
+        by_group = rss_by_group(set(live.values()))
+        now_kb: dict[str, Optional[int]] = {}
+        for node_id, g in groups.items():
+            rec = self.nodes[node_id]
+            kb = by_group.get(g) if g is not None else None
+            now_kb[node_id] = kb
+            if kb is None:
+                continue  # keep the last value seen while it ran
+            rec.last_kb = kb
+            rec.samples += 1
+            if kb > rec.peak_kb:
+                rec.peak_kb, rec.peak_t = kb, now
+        return now_kb
+
+    def as_dict(self) -> dict[str, dict[str, Optional[float]]]:
+        return {n: r.as_dict() for n, r in self.nodes.items()}
+
+    def total_peak_mb(self) -> float:
+        return sum(r.peak_kb for r in self.nodes.values()) / 1024
+
+
+def report_lines(rss: Mapping[str, Mapping[str, Optional[float]]]) -> list[str]:
+    """The "Resources" part of an exercise's section in report.md."""
+    lines = ["### Resources", ""]
+    if not rss or not any(r.get("samples") for r in rss.values()):
+        return lines + ["Resident memory not sampled (no /proc on this system, or no node ran).", ""]
+    lines += ["Resident memory (VmRSS summed over the node's process group), sampled at every poll; "
+              "last = the last poll while the node ran.", "",
+              "| node | peak RSS | last RSS | samples |", "| --- | --- | --- | --- |"]
+    for node_id, r in rss.items():
+        peak = f"{r['peak_mb']:.1f} MB" if r.get("peak_mb") is not None else "—"
+        last = f"{r['last_mb']:.1f} MB" if r.get("last_mb") is not None else "—"
+        lines.append(f"| {node_id} | {peak} | {last} | {r.get('samples', 0)} |")
+    peaks = [r["peak_mb"] for r in rss.values() if r.get("peak_mb") is not None]
+    lines += ["", f"Sum of the peaks: {sum(peaks):.0f} MB over {len(peaks)} nodes "
+              f"(largest {max(peaks):.1f} MB).", ""]
+    return lines
