@@ -1,4 +1,5 @@
-"""Per-node resource figures for a run: resident memory (RSS) from /proc, peak and last.
+"""Per-node resource figures for a run: resident memory (RSS) from /proc, peak and last, and
+the CPU time the node's processes have used.
 
 A node is a process group (the harness starts each node in its own session); its RSS is the
 sum of VmRSS over the group's processes, so a wrapper (`ip netns exec`, a client's shell
@@ -21,32 +22,39 @@ class NodeRss:
     last_kb: Optional[int] = None  # None: not sampled yet, or its processes are gone
     peak_t: Optional[float] = None
     samples: int = 0
+    cpu_s: float = 0.0  # user + system CPU seconds of its live processes at the last sample
 
     def as_dict(self) -> dict[str, Optional[float]]:
         return {"peak_mb": round(self.peak_kb / 1024, 1) if self.samples else None,
                 "last_mb": None if self.last_kb is None else round(self.last_kb / 1024, 1),
-                "peak_t": self.peak_t, "samples": self.samples}
+                "peak_t": self.peak_t, "samples": self.samples, "cpu_s": round(self.cpu_s, 2)}
 
 
-def _pgid_and_rss(pid_dir: Path) -> Optional[tuple[int, int]]:
-    """(process group id, VmRSS in kB) of one /proc/<pid>, or None (gone, kernel thread)."""
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _pgid_rss_cpu(pid_dir: Path, pgids: set[int]) -> Optional[tuple[int, int, float]]:
+    """(process group id, VmRSS in kB, CPU seconds) of one /proc/<pid> in one of `pgids`, or None."""
     try:
         stat = (pid_dir / "stat").read_text()
         # The command name is in parentheses and may hold spaces: split after the last ')'.
         fields = stat[stat.rindex(")") + 2:].split()
         pgid = int(fields[2])
+        if pgid not in pgids:
+            return None
+        cpu = (int(fields[11]) + int(fields[12])) / _TICK
         with open(pid_dir / "status", "rb") as f:
             for line in f:
                 if line.startswith(b"VmRSS:"):
-                    return pgid, int(line.split()[1])
+                    return pgid, int(line.split()[1]), cpu
     except (OSError, ValueError, IndexError):
         return None
     return None  # no VmRSS line: a kernel thread or a zombie
 
 
-def rss_by_group(pgids: set[int], proc: Path = PROC) -> dict[int, int]:
-    """pgid -> summed VmRSS (kB) of its live processes, for the groups asked about."""
-    out: dict[int, int] = {}
+def usage_by_group(pgids: set[int], proc: Path = PROC) -> dict[int, tuple[int, float]]:
+    """pgid -> (summed VmRSS in kB, summed CPU seconds) of its live processes, for the groups asked about."""
+    out: dict[int, tuple[int, float]] = {}
     try:
         entries = os.listdir(proc)
     except OSError:
@@ -54,9 +62,10 @@ def rss_by_group(pgids: set[int], proc: Path = PROC) -> dict[int, int]:
     for name in entries:
         if not name.isdigit():
             continue
-        got = _pgid_and_rss(proc / name)
-        if got is not None and got[0] in pgids:
-            out[got[0]] = out.get(got[0], 0) + got[1]
+        got = _pgid_rss_cpu(proc / name, pgids)
+        if got is not None:
+            kb, cpu = out.get(got[0], (0, 0.0))
+            out[got[0]] = (kb + got[1], cpu + got[2])
     return out
 
 
@@ -73,15 +82,17 @@ class RssSampler:
         if not self.available:
             return {n: None for n in groups}
         live = {n: g for n, g in groups.items() if g is not None}
-        by_group = rss_by_group(set(live.values()))
+        by_group = usage_by_group(set(live.values()))
         now_kb: dict[str, Optional[int]] = {}
         for node_id, g in groups.items():
             rec = self.nodes[node_id]
-            kb = by_group.get(g) if g is not None else None
-            now_kb[node_id] = kb
-            if kb is None:
+            got = by_group.get(g) if g is not None else None
+            now_kb[node_id] = got[0] if got else None
+            if got is None:
                 continue  # keep the last value seen while it ran
+            kb = got[0]
             rec.last_kb = kb
+            rec.cpu_s = got[1]
             rec.samples += 1
             if kb > rec.peak_kb:
                 rec.peak_kb, rec.peak_t = kb, now
@@ -100,12 +111,13 @@ def report_lines(rss: Mapping[str, Mapping[str, Optional[float]]]) -> list[str]:
     if not rss or not any(r.get("samples") for r in rss.values()):
         return lines + ["Resident memory not sampled (no /proc on this system, or no node ran).", ""]
     lines += ["Resident memory (VmRSS summed over the node's process group), sampled at every poll; "
-              "last = the last poll while the node ran.", "",
-              "| node | peak RSS | last RSS | samples |", "| --- | --- | --- | --- |"]
+              "last = the last poll while the node ran; CPU = user + system time of its processes by then.", "",
+              "| node | peak RSS | last RSS | CPU time | samples |", "| --- | --- | --- | --- | --- |"]
     for node_id, r in rss.items():
         peak = f"{r['peak_mb']:.1f} MB" if r.get("peak_mb") is not None else "—"
         last = f"{r['last_mb']:.1f} MB" if r.get("last_mb") is not None else "—"
-        lines.append(f"| {node_id} | {peak} | {last} | {r.get('samples', 0)} |")
+        cpu = f"{r['cpu_s']:.1f} s" if r.get("samples") else "—"
+        lines.append(f"| {node_id} | {peak} | {last} | {cpu} | {r.get('samples', 0)} |")
     peaks = [r["peak_mb"] for r in rss.values() if r.get("peak_mb") is not None]
     lines += ["", f"Sum of the peaks: {sum(peaks):.0f} MB over {len(peaks)} nodes "
               f"(largest {max(peaks):.1f} MB).", ""]

@@ -41,9 +41,10 @@ def test_rss_is_summed_over_the_process_group_with_peak_and_last() -> None:
     assert after["N-0"] is None
     figures = sampler.as_dict()
     assert figures["N-0"]["peak_mb"] >= 95 and figures["N-0"]["last_mb"] >= 95 and figures["N-0"]["samples"] >= 1
-    assert figures["N-1"] == {"peak_mb": None, "last_mb": None, "peak_t": None, "samples": 0}
+    assert figures["N-1"] == {"peak_mb": None, "last_mb": None, "peak_t": None, "samples": 0, "cpu_s": 0.0}
+    assert 0 < figures["N-0"]["cpu_s"] < 60
     text = "\n".join(report_lines(figures))
-    assert "| N-0 | " in text and "| N-1 | — | — | 0 |" in text and "Sum of the peaks" in text
+    assert "| N-0 | " in text and "| N-1 | — | — | — | 0 |" in text and "Sum of the peaks" in text
     assert "not sampled" in "\n".join(report_lines({}))
 
 
