@@ -13,7 +13,8 @@ samples /proc at every poll; result.json). `result:` lines per node count N:
     nodes_N_finalized        nodes that reached the goal
     nodes_N_goal_time        seconds from genesis until the last node reached it
     nodes_N_rss_peak_max     the largest node's peak RSS (MB); _rss_peak_sum: all nodes together
-    nodes_N_cpu_per_slot     CPU per node per slot (ms), mean over nodes, genesis to the end
+    nodes_N_cpu_per_slot     CPU per node per slot (ms), mean over nodes, from slot 1 to the
+                             last poll (start-up excluded; from the harness's samples.jsonl)
 
 each with `_baseline_<B>nodes` from the baseline run. Exit status 1 if a run missed its goal.
 """
@@ -37,6 +38,20 @@ sys.path.insert(0, str(REPO))
 from beacon.testnet.scale import scale_description  # noqa: E402
 
 
+def cpu_per_slot(samples: Path, since: float, sps: int) -> list[float]:
+    """ms of CPU per slot for each node between its first poll after `since` and its last poll."""
+    first: dict[str, tuple[float, float]] = {}
+    last: dict[str, tuple[float, float]] = {}
+    for line in samples.read_text().splitlines():
+        s = json.loads(line)
+        if s.get("cpu_s") is None or s["t"] < since:
+            continue
+        first.setdefault(s["node"], (s["t"], s["cpu_s"]))
+        last[s["node"]] = (s["t"], s["cpu_s"])
+    return [1000 * (last[n][1] - c0) / ((last[n][0] - t0) / sps) for n, (t0, c0) in first.items()
+            if last[n][0] - t0 > sps]
+
+
 def run(count: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     doc = scale_description(count, args.per_node, seconds_per_slot=args.slot_seconds,
                             finalized_epoch=args.finalized_epoch, genesis_delay=args.genesis_delay)
@@ -57,9 +72,8 @@ def run(count: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     last = max(goal.values()) - res["genesis_time"] if len(goal) == count else float("nan")
     rss = [n["rss"] for n in res["nodes"].values() if n.get("rss") and n["rss"]["samples"]]
     peaks = [r["peak_mb"] for r in rss]
-    slots = (res["ended"] - res["genesis_time"]) / args.slot_seconds
-    # CPU from start to the last sample; the start-up (~2 s per node) is in it, spread over the run.
-    cpu = [1000 * r["cpu_s"] / slots for r in rss] if slots > 0 else []
+    cpu = cpu_per_slot(out / doc["name"] / "samples.jsonl", res["genesis_time"] + args.slot_seconds,
+                       args.slot_seconds)
     fig = {"count": count, "reached": res["reached"], "reason": res["reason"], "finalized": len(goal),
            "goal_time": last, "ideal": ideal, "rss_peak_max": max(peaks, default=float("nan")),
            "rss_peak_sum": sum(peaks), "rss_peak_mean": statistics.mean(peaks) if peaks else float("nan"),

@@ -75,19 +75,20 @@ class RssSampler:
     nodes: dict[str, NodeRss] = field(default_factory=dict)
     available: bool = field(default_factory=lambda: (PROC / "self" / "status").exists())
 
-    def sample(self, groups: Mapping[str, Optional[int]], now: float) -> dict[str, Optional[int]]:
-        """groups: node id -> process group id (None: not running). Returns node id -> kB now."""
+    def sample(self, groups: Mapping[str, Optional[int]], now: float) -> dict[str, Optional[tuple[int, float]]]:
+        """groups: node id -> process group id (None: not running).
+        Returns node id -> (RSS in kB, CPU seconds) now, or None."""
         for node_id in groups:
             self.nodes.setdefault(node_id, NodeRss())
         if not self.available:
             return {n: None for n in groups}
         live = {n: g for n, g in groups.items() if g is not None}
         by_group = usage_by_group(set(live.values()))
-        now_kb: dict[str, Optional[int]] = {}
+        now_kb: dict[str, Optional[tuple[int, float]]] = {}
         for node_id, g in groups.items():
             rec = self.nodes[node_id]
             got = by_group.get(g) if g is not None else None
-            now_kb[node_id] = got[0] if got else None
+            now_kb[node_id] = got
             if got is None:
                 continue  # keep the last value seen while it ran
             kb = got[0]

@@ -49,6 +49,7 @@ class Sample:
     syncing: bool | None = None
     error: str | None = None
     rss_kb: int | None = None  # resident memory of the node's process group at this poll
+    cpu_s: float | None = None  # CPU seconds its processes have used by this poll
 
 
 @dataclasses.dataclass
@@ -513,7 +514,7 @@ class TestnetRun:
                   for rt in self.nodes.values()}
         rss = self.rss.sample(groups, now)
         for s in samples:
-            s.rss_kb = rss.get(s.node)
+            s.rss_kb, s.cpu_s = rss.get(s.node) or (None, None)
             self.samples.append(s)
             if self._samples_file:
                 self._samples_file.write(json.dumps(dataclasses.asdict(s)) + "\n")
