@@ -58,7 +58,7 @@ def run(count: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     spec = work / f"nodes{count}.yaml"
     spec.write_text(yaml.safe_dump(doc, sort_keys=False))
     out = work / f"run{count}"
-    print(f"== {count} nodes x {args.per_node} validators, {args.slot_seconds} s slots, goal epoch "
+    print(f"-- {count} nodes x {args.per_node} validators, {args.slot_seconds} s slots, goal epoch "
           f"{args.finalized_epoch}, genesis delay {doc['genesis_delay']:.0f} s; out {out}", flush=True)
     proc = subprocess.run([sys.executable, "-m", "beacon.testnet", str(spec), "--out", str(out)], cwd=REPO,
                           env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True)
