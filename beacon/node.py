@@ -458,9 +458,11 @@ class Node:
 
     async def _attest(self, slot: int) -> None:
         assert self.validator is not None
-        # The block of the slot, or one third of the slot, whichever comes first.
-        with trio.move_on_after(max(0.0, self.clock.slot_fraction(slot, 1 / 3) - self.clock.now())):
-            await self._slot_event(slot).wait()
+        # The block of the slot, or one third of the slot, whichever comes first. Slot 0's block
+        # is the genesis block, which every node has: nothing to wait for.
+        if slot > 0:
+            with trio.move_on_after(max(0.0, self.clock.slot_fraction(slot, 1 / 3) - self.clock.now())):
+                await self._slot_event(slot).wait()
         try:
             await self.validator.attest(slot, deadline=self.clock.slot_start(slot + 1))
         except STORAGE_FAILURES as e:

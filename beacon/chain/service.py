@@ -196,6 +196,10 @@ class Chain:
         # which covers the signature: a forged copy must not displace the real block.
         self._pending_blocks: "OrderedDict[bytes, Any]" = OrderedDict()
         self._pending_atts: "OrderedDict[bytes, Any]" = OrderedDict()  # data root+sig -> attestation
+        # Held attestations whose signature was already checked (gossip validates before it
+        # imports, with BLS off): their retry must not pay the pairing again. Nearly every
+        # gossip attestation is held once, since it cannot count before its slot is over.
+        self._pending_verified: set[bytes] = set()
         self._bad: "OrderedDict[bytes, str]" = OrderedDict()  # roots of blocks that failed the transition
         self.reorgs = ReorgStats()
         self.events.subscribe("head", self.reorgs.record)  # counted once the move is committed
@@ -357,7 +361,7 @@ class Chain:
             for key in list(self._pending_atts):
                 att = self._pending_atts.pop(key, None)
                 if att is not None:
-                    self.import_attestation(att)
+                    self._import_held_attestation(key, att)
         return results
 
     # --- block import --------------------------------------------------------------------------
@@ -506,7 +510,16 @@ class Chain:
         for key, att in list(self._pending_atts.items()):
             if bytes(att.data.beacon_block_root) in new_roots or bytes(att.data.target.root) in new_roots:
                 del self._pending_atts[key]
-                self.import_attestation(att)
+                self._import_held_attestation(key, att)
+
+    def _import_held_attestation(self, key: bytes, att: Any) -> ImportResult:
+        from beacon.crypto import bls
+
+        if key in self._pending_verified:
+            self._pending_verified.discard(key)
+            with bls.enabled(False):  # checked before it was held
+                return self.import_attestation(att)
+        return self.import_attestation(att)
 
     def _hold(self, root: bytes, block: Any) -> None:
         self._pending_blocks[root] = block
@@ -721,9 +734,14 @@ class Chain:
         return ImportResult(Status.IMPORTED, key)
 
     def _hold_attestation(self, key: bytes, attestation: Any) -> None:
+        from beacon.crypto import bls
+
         self._pending_atts[key] = attestation
+        if not bls.is_bls_enabled():  # the caller verified it (gossip), or verification is off
+            self._pending_verified.add(key)
         while len(self._pending_atts) > self.max_pending_attestations:
-            self._pending_atts.popitem(last=False)
+            old, _ = self._pending_atts.popitem(last=False)
+            self._pending_verified.discard(old)
 
     def update_head(self) -> HeadInfo:
         """Recompute the head (e.g. once per slot) and persist it if it moved."""

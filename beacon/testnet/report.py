@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Iterable
 
+from beacon.testnet import resources
 from beacon.testnet.faults import report_lines as fault_lines
 from beacon.testnet.runner import RunResult, Sample
 from beacon.testnet.slashing import report_lines as slashing_report_lines
@@ -135,7 +136,8 @@ def exercise_section(res: RunResult, plot_rel: str | None) -> str:
         prefix = str(Path(plot_rel).parent) if plot_rel else str(res.out_dir)
         lines += [""] + [x.replace("](balances.png)", f"]({prefix}/balances.png)") for x in ops_lines]
 
-    lines += ["", "### Forks observed", ""]
+    lines += ["", *resources.report_lines(res.rss)]
+    lines += ["### Forks observed", ""]
     fk = forks(res.samples)
     if not fk:
         lines.append("None: whenever two nodes reported a head at the same slot, the roots agreed.")

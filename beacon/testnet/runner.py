@@ -28,6 +28,7 @@ from beacon.testnet import status as st
 from beacon.testnet.faults import FaultError, Faults
 from beacon.testnet.netns import NetnsError, NetnsLab
 from beacon.testnet.slashing import ChaosError, SlashingWatch
+from beacon.testnet.resources import RssSampler
 from beacon.testnet.spec import Client, Node, Spec
 
 STOP_GRACE = 8.0  # seconds between SIGTERM and SIGKILL at shutdown
@@ -52,6 +53,8 @@ class Sample:
     error: str | None = None
     reorgs: int | None = None
     reorg_depth: int | None = None  # the node's deepest reorg so far, in slots
+    rss_kb: int | None = None  # resident memory of the node's process group at this poll
+    cpu_s: float | None = None  # CPU seconds its processes have used by this poll
 
 
 @dataclasses.dataclass
@@ -102,6 +105,7 @@ class RunResult:
     first_finality: dict[str, float]
     slashing: dict = dataclasses.field(default_factory=dict)  # beacon/testnet/slashing.py summary()
     faults: Faults | None = None
+    rss: dict[str, dict] = dataclasses.field(default_factory=dict)  # node -> RssSampler figures
 
 
 def pybeacon_command() -> list[str]:
@@ -187,6 +191,7 @@ class TestnetRun:
         self.ops = ops.OpsTracker(self)  # offline/exit events, their goal and records
         self.slashing = SlashingWatch(spec)
         self.faults: Faults | None = None
+        self.rss = RssSampler()
 
     # ------------------------------------------------------------------ small helpers
     def say(self, text: str) -> None:
@@ -548,7 +553,11 @@ class TestnetRun:
         now = self.clock()
         futures = [self._pool.submit(self.observe, rt, now) for rt in self.nodes.values()]
         samples = [f.result() for f in futures]
+        groups = {rt.node.id: rt.proc.pid if rt.proc is not None and rt.state in ("running", "paused") else None
+                  for rt in self.nodes.values()}
+        rss = self.rss.sample(groups, now)
         for s in samples:
+            s.rss_kb, s.cpu_s = rss.get(s.node) or (None, None)
             self.samples.append(s)
             if self._samples_file:
                 self._samples_file.write(json.dumps(dataclasses.asdict(s)) + "\n")
@@ -719,7 +728,7 @@ class TestnetRun:
                     genesis_time=self.genesis_time, started=self.started, ended=self.clock(), reached=reached,
                     reason=reason, samples=self.samples, problems=self.problems, timeline=self.timeline,
                     nodes=self.nodes, goal_times=self.goal_times, first_finality=self.first_finality,
-                    slashing=self.slashing.summary(), faults=self.faults)
+                    slashing=self.slashing.summary(), faults=self.faults, rss=self.rss.as_dict())
                 write_summary(self.result)
             finally:
                 for sig, handler in old.items():
@@ -738,7 +747,7 @@ def write_summary(res: RunResult) -> None:
         "timeline": res.timeline, "slashing": res.slashing,
         "nodes": {k: {"role": v.node.role, "client": v.client.name, "ip": v.ip, "port": v.port,
                       "peer_id": v.peer_id, "command": v.command, "starts": v.starts, "exits": v.exits,
-                      "netem": v.netem} for k, v in res.nodes.items()},
+                      "netem": v.netem, "rss": res.rss.get(k)} for k, v in res.nodes.items()},
     }
     if res.faults is not None:
         doc["faults"] = res.faults.summary()

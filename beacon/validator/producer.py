@@ -244,9 +244,12 @@ def make_attestation(state: Any, data: Any, committee: Sequence[int], signers: d
     t = state.types
     unsigned = t.Attestation(aggregation_bits=[False] * len(committee), data=data,
                              custody_bits=[False] * len(committee))  # custody bits: a phase-0 stub
-    signatures = [get_signed_attestation_data(state, unsigned, sk) for sk in signers.values()]
     position = {v: i for i, v in enumerate(committee)}
     signed_at = {position[v] for v in signers}
     unsigned.aggregation_bits = [i in signed_at for i in range(len(committee))]
-    unsigned.signature = bls.aggregate_signatures(signatures)
+    # Every signer signs the same message M, so the aggregate sum_i [sk_i]H(M) is [sum_i sk_i]H(M):
+    # one signature with the summed key is bit for bit the aggregate of the individual ones
+    # (tests/validator check it), at the cost of one instead of len(signers) G2 multiplications
+    # plus decoding each back for the sum (512 signers at 4,096 validators: ~1 ms, not ~0.5 s).
+    unsigned.signature = get_signed_attestation_data(state, unsigned, sum(signers.values()) % bls.CURVE_ORDER)
     return unsigned

@@ -141,3 +141,34 @@ def test_invalid_and_finality_conflicting_blocks(tmp_path, genesis16, clock, cfg
     assert res.status is Status.IGNORED and "finalized" in res.reason
     assert chain.import_block(b.blocks[main[3]]).status is Status.KNOWN
     chain.close()
+
+
+def test_held_attestation_is_verified_once(tmp_path, genesis16, clock, cfg):
+    # An attestation of the current slot is held until the slot is over. One that was held while
+    # BLS was off (gossip checked it just before) is not checked again when the tick retries it;
+    # one held with BLS on is, so a bad signature arriving any other way is still refused.
+    from beacon.crypto import bls
+    from beacon.chain.testing import committees_at_slot
+
+    b = ChainBuilder(genesis16)
+    r = b.extend(b.genesis_root, 1, 4)  # slots 1, 2, 3
+    clock.to_slot(genesis16.genesis_time, 3, cfg.SECONDS_PER_SLOT)
+    chain = Chain.open(tmp_path, genesis16, clock=clock)
+    _import(chain, b, r)
+    (_, committee), = committees_at_slot(b.states[r[2]], 3)
+    first, second = committee[0], committee[1]
+    (att_a,) = make_attestations(b.states[r[2]], r[2], 3, participants=[first])
+    (att_b,) = make_attestations(b.states[r[2]], r[2], 3, participants=[second])
+    forged_a = att_a.copy()
+    forged_a.signature = att_b.signature  # a valid point, but another validator's signature
+    with bls.enabled(False):
+        assert chain.import_attestation(forged_a).status is Status.HELD  # the caller's word: checked
+    forged_b = att_b.copy()
+    forged_b.signature = att_a.signature
+    assert chain.import_attestation(forged_b).status is Status.HELD  # BLS on: checked on the retry
+    clock.to_slot(genesis16.genesis_time, 4, cfg.SECONDS_PER_SLOT)
+    chain.on_tick(clock())
+    voters = {i for i, m in chain.store.latest_messages.items() if m.root == r[2]}
+    assert first in voters and second not in voters
+    assert not chain._pending_atts and not chain._pending_verified
+    chain.close()

@@ -19,7 +19,8 @@ from beacon.validator.duties import epoch_attester_duties, get_committee_assignm
 from beacon.validator.keys import load_interop_keys
 from beacon.validator.pools import AttestationPool, OperationPool
 from beacon.validator.producer import (
-    InteropEth1, get_attestation_data, get_eth1_vote, is_includable, make_attestation, select_attestations,
+    InteropEth1, get_attestation_data, get_eth1_vote, get_signed_attestation_data, is_includable, make_attestation,
+    select_attestations,
 )
 from beacon.validator.protection import SlashingProtection
 from beacon.validator.service import ValidatorService
@@ -77,6 +78,22 @@ def test_local_aggregation_of_identical_data(genesis64, cfg):
     bad = merged.copy()
     bad.aggregation_bits = [False] + list(merged.aggregation_bits)[1:]
     assert not is_valid_indexed_attestation(state, get_indexed_attestation(state, bad))
+
+
+def test_summed_key_signature_is_the_aggregate_of_each_signers(genesis64, cfg):
+    # make_attestation signs once with the committee members' summed key; that must be the very
+    # aggregate of every member's own signature (the spec's construction), byte for byte.
+    state = genesis64.copy()
+    process_slots(state, 2)
+    keys = {k.index: k.privkey for k in load_interop_keys(range(64), genesis64)}
+    duty = epoch_attester_duties(state, 0, range(64))[2][0]
+    data = get_attestation_data(state, bytes(state.block_roots[1]), duty.shard)
+    signers = {v: keys[v] for v in duty.committee[1:]}
+    att = make_attestation(state, data, duty.committee, signers)
+    each = [get_signed_attestation_data(state, att, sk) for sk in signers.values()]
+    assert att.signature == bls.aggregate_signatures(each)
+    assert list(att.aggregation_bits) == [False] + [True] * (len(duty.committee) - 1)
+    assert is_valid_indexed_attestation(state, get_indexed_attestation(state, att))
 
 
 def test_block_selection_respects_inclusion_window(genesis64, cfg):
