@@ -66,21 +66,6 @@ def _worker_cpu() -> float:
     return time.process_time()
 
 
-def without_empty_groups(sset: bls.SignatureSet) -> bls.SignatureSet:
-    """The same check without its pairs whose signer group is empty.
-
-    An empty group aggregates to the point at infinity and e(O, H(m)) = 1, so such a pair
-    changes nothing but still costs a hash to G2 (and a Miller loop). Every attestation
-    has one: v0.8's custody-bit-1 group is always empty in phase 0. A malformed message
-    hash keeps its pair, so it still fails the check as before."""
-    keep = [i for i, group in enumerate(sset.signers)
-            if isinstance(group, bls.CommitteeSubset) or len(group) > 0 or len(sset.message_hashes[i]) != 32]
-    if len(keep) == len(sset.signers) or len(sset.signers) != len(sset.message_hashes):
-        return sset
-    return bls.SignatureSet(tuple(sset.signers[i] for i in keep), tuple(sset.message_hashes[i] for i in keep),
-                            sset.signature, sset.domain)
-
-
 class BatchVerifier:
     """One worker process, started on first use (or by `start()`); thread-safe."""
 
@@ -167,7 +152,8 @@ class BatchVerifier:
         this process (event loop and all) and the worker should spend about the same."""
         if not bls.is_bls_enabled() or not sets:
             return True
-        sets = [without_empty_groups(x) for x in sets]
+        # Empty signer groups (every attestation's custody-bit-1 group) cost nothing:
+        # bls.verify_batch drops their pairs itself.
         if len(sets) < self.min_sets:
             return bls.verify_batch(sets)  # a block or two (gossip, lookups): not worth a round trip
         self._rebalance()
