@@ -129,7 +129,7 @@ class Faults:
                            for e in spec.events if e.action == "partition"]
         self.nodes: dict[str, NodeFaults] = {n.id: NodeFaults() for n in spec.nodes}
         self.ips: dict[str, str] = {}
-        self.audits: dict[str, dict[str, Any]] = {}  # node -> slashing audit after a partition
+        self.audits: dict[str, dict[str, Any]] = {}  # node -> slashing audit after a run with events
 
     # --------------------------------------------------------------- set-up
     def check(self) -> None:
@@ -303,15 +303,16 @@ class Faults:
         }
 
     def close(self, stopped: dict[str, tuple[Path, Path]] | None = None) -> None:
-        """Stop the relays; after a partition, audit the stopped nodes' signatures (`stopped`:
-        node id -> (datadir, log) of the nodes that ran)."""
+        """Stop the relays; after a run with events (partitions, equivocations, offline
+        validators, restarts...), audit the stopped nodes' signatures (`stopped`: node id ->
+        (datadir, log) of the nodes that ran)."""
         if self.hub is not None:
             self.hub.close()
-        if self.partitions and stopped:
+        if (self.partitions or self.spec.events) and stopped:
             self.audit_signatures(stopped)
 
     def audit_signatures(self, stopped: dict[str, tuple[Path, Path]]) -> None:
-        """Nothing slashable signed while the network was split: each pybeacon node's slashing
+        """Nothing slashable signed by an honest validator: each pybeacon node's slashing
         protection DB, and its log's `signed ...` lines where it logs them (debug level)."""
         from beacon.chaos.audit import audit
         from beacon.validator.protection import DB_DIRNAME
@@ -334,7 +335,8 @@ class Faults:
 def report_lines(res: Any) -> list[str]:
     """The report's "Faults" section (empty when the run had none)."""
     faults: Faults | None = getattr(res, "faults", None)
-    if faults is None or not (faults.partitions or faults.hub or any(nf.reorgs for nf in faults.nodes.values())):
+    if faults is None or not (faults.partitions or faults.hub or faults.audits
+                              or any(nf.reorgs for nf in faults.nodes.values())):
         return []
     spe, sps = res.spec.slots_per_epoch, res.spec.seconds_per_slot
     lines = ["", "### Faults induced and what the nodes did", ""]
