@@ -41,7 +41,7 @@ from typing import Any, Callable
 from beacon.crypto import bls
 from beacon.ssz import DecodeError, decode
 from beacon.state import (
-    StateTransitionError, compute_start_slot_of_epoch, get_attestation_data_slot, get_beacon_proposer_index,
+    StateTransitionError, compute_start_slot_of_epoch, get_attestation_data_slot, get_beacon_proposer_index_at_slot,
     get_indexed_attestation, is_valid_indexed_attestation, process_attester_slashing, process_proposer_slashing,
     process_voluntary_exit,
 )
@@ -259,14 +259,17 @@ class GossipValidator:
         if int(block.slot) == 0:
             return
         try:
-            proposer = int(get_beacon_proposer_index(self.chain.state_at_block(root)))
-        except (KeyError, AssertionError, IndexError, StateTransitionError) as e:
+            # Not the block's own post-state: in a range-synced segment only epoch-start blocks
+            # keep theirs, and rebuilding one per block costs more than the sync itself.
+            state = self.chain.state_in_epoch_of(root)
+            proposer = int(get_beacon_proposer_index_at_slot(state, int(block.slot)))
+        except (KeyError, AssertionError, IndexError, ValueError, StateTransitionError) as e:
             log.debug("no proposer for block 0x%s: %s", bytes(root).hex()[:12], e)
             return
         slashing = self.slasher.on_block(block, proposer)
         if slashing is not None:
             self._found("proposer_slashing", slashing)
-        for slashing in self.slasher.on_block_attestations(self.chain.state_at_block(root), block.body.attestations):
+        for slashing in self.slasher.on_block_attestations(state, block.body.attestations):
             self._found("attester_slashing", slashing)
 
     def _covered(self, kind: str, op: Any) -> bool:

@@ -339,6 +339,26 @@ class Chain:
     def state_at_block(self, root: bytes) -> Any:
         return self.store.block_state(root)
 
+    def state_in_epoch_of(self, root: bytes) -> Any:
+        """A post-state of this block's branch whose current epoch is the block's: the block's
+        own when it is in memory, else its nearest such ancestor's (a segment keeps post-states
+        only for epoch-start blocks), else the block's own rebuilt by replay. Committees and
+        proposers of that epoch (what the slasher reads) are the same in all of them."""
+        store = self.store
+        block = store.blocks.get(root)
+        if block is None:
+            return self.state_at_block(root)
+        spe = self.config.SLOTS_PER_EPOCH
+        epoch = int(block.slot) // spe
+        r, b = root, block
+        while b is not None and int(b.slot) // spe == epoch:
+            state = store.block_states.get(r)
+            if state is not None:
+                return state
+            r = bytes(b.parent_root)
+            b = store.blocks.get(r)
+        return self.state_at_block(root)
+
     def heads(self) -> list[tuple[bytes, int]]:
         """(root, slot) of every block in fork choice without a child: the tip of each branch
         since finality, the head among them."""

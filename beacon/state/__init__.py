@@ -7,7 +7,7 @@ of cycles.
 """
 from beacon.state.accessors import (
     get_active_validator_indices, get_attestation_data_slot, get_attesting_indices,
-    get_beacon_proposer_index, get_block_root, get_block_root_at_slot, get_committee_count,
+    get_beacon_proposer_index, get_beacon_proposer_index_at_slot, get_block_root, get_block_root_at_slot, get_committee_count,
     get_compact_committees_root, get_crosslink_committee, get_current_epoch, get_domain,
     get_indexed_attestation, get_previous_epoch, get_randao_mix, get_seed, get_shard_delta,
     get_start_shard, get_total_active_balance, get_total_balance, get_validator_churn_limit,

@@ -218,6 +218,24 @@ def get_beacon_proposer_index(state: Any) -> int:
         i += 1
 
 
+def get_beacon_proposer_index_at_slot(state: Any, slot: int) -> int:
+    """Not in the spec: get_beacon_proposer_index as of `slot`, from a state of the same chain
+    whose current epoch is `slot`'s. v0.8.2's proposer reads only epoch-level data (the slot's
+    first committee, the epoch's seed, effective balances, which blocks do not change), so
+    any such state answers; from the epoch view's cache when the transition already asked."""
+    epoch = compute_epoch_of_slot(slot, cfg=state.config)
+    if epoch != get_current_epoch(state):
+        raise ValueError(f"slot {slot} is not in the state's epoch {get_current_epoch(state)}")
+    if state.slot == slot:
+        return get_beacon_proposer_index(state)
+    view = _epoch_view(state, epoch)
+    if view is not None and slot in view.proposers:
+        return view.proposers[slot]
+    at_slot = state.copy()
+    at_slot.slot = slot
+    return get_beacon_proposer_index(at_slot)
+
+
 # spec v0.8.2: Beacon state accessors / get_attestation_data_slot
 def get_attestation_data_slot(state: Any, data: Any) -> int:
     """Return the slot corresponding to the attestation ``data``."""

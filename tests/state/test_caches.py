@@ -108,6 +108,32 @@ def test_attestation_data_slot_from_the_epoch_view(minimal_genesis: Any, privkey
         assert got == [get_attestation_data_slot(state, d) for d in datas]
 
 
+def test_proposer_at_slot_from_any_state_of_the_epoch(minimal_genesis: Any, privkeys: list[int]) -> None:
+    """The slasher asks the proposer of a range-synced block from the nearest kept state of
+    its epoch; each slot's answer equals the block's own post-state's, cached or not."""
+    from beacon.state import get_beacon_proposer_index_at_slot, process_slots
+
+    cfg = minimal_genesis.config
+    spe = cfg.SLOTS_PER_EPOCH
+    states = [minimal_genesis.copy()]
+    for slot in range(1, 2 * spe + 2):  # blocks (with attestations) through an epoch boundary
+        post = states[-1].copy()
+        state_transition(post, make_block(post, privkeys, slot, attestation_window(slot, cfg, 3)), True)
+        states.append(post)
+    for anchor in (states[spe], states[spe + 3]):  # the epoch-start block's post-state, a later one
+        for slot in range(spe, 2 * spe):
+            want = get_beacon_proposer_index(states[slot])
+            assert get_beacon_proposer_index_at_slot(anchor, slot) == want
+            fresh = anchor.copy()
+            clear_caches(fresh)
+            with spec_mode():
+                assert get_beacon_proposer_index_at_slot(fresh, slot) == want
+    later = states[spe].copy()
+    process_slots(later, 2 * spe)
+    with pytest.raises(ValueError, match="not in the state's epoch"):
+        get_beacon_proposer_index_at_slot(later, spe + 1)
+
+
 def _deposit(state: Any, data: Any) -> Any:
     """A Deposit for ``data`` provable as the state's next deposit (a one-leaf tree on top)."""
     from genesis.deposits import DepositTree
