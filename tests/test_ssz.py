@@ -232,3 +232,23 @@ def test_batch_decoding_equals_value_by_value_decoding() -> None:
     bad[size * 5 + 48 + 32 + 8] = 2  # validator 5's `slashed` byte
     with pytest.raises(DecodeError):
         list_type.deserialize(bytes(bad))
+
+
+def test_batch_encoding_equals_value_by_value_encoding() -> None:
+    from beacon.config import load_config
+    from beacon.ssz import sequence
+    from beacon.types import get_types
+
+    t = get_types(load_config("minimal"))
+    vals = [t.Validator(pubkey=bytes([i % 256]) * 48, withdrawal_credentials=bytes([i % 7]) * 32,
+                        effective_balance=i * 10**9 + 2**63, slashed=bool(i % 3), activation_eligibility_epoch=i,
+                        activation_epoch=2**64 - 1 - i, exit_epoch=i * i, withdrawable_epoch=5)
+            for i in range(100)]
+    value = sequence.List(t.Validator, 1024).new(vals)
+    assert value.serialize() == b"".join(v.serialize() for v in vals)  # 100 >= 64: in bulk
+    cps = sequence.Vector(t.Checkpoint, 70).new([t.Checkpoint(epoch=i, root=bytes([i]) * 32) for i in range(70)])
+    assert cps.serialize() == b"".join(c.serialize() for c in cps)
+    # A uint out of range (set behind the setter's back) still fails naming the value, as one by one.
+    object.__setattr__(value[7], "exit_epoch", 2**64)
+    with pytest.raises(ValueError, match=str(2**64)):
+        value.serialize()

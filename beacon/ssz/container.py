@@ -341,6 +341,39 @@ def batch_decoder(cls: Any) -> Any:
     return decode_many
 
 
+def batch_encoder(cls: Any) -> Any:
+    """A function encoding a list of `cls` values into their concatenated SSZ at once, or None.
+
+    The counterpart of batch_decoder, for the same containers: one struct pack per value
+    instead of a serialize call per field (writing a 300,000-validator state to the database).
+    Field values were checked when assigned (byte lengths, booleans); a uint out of range makes
+    it return None, so that the caller's per-value path names it.
+    """
+    if batch_decoder(cls) is None:
+        return None
+    cached = cls.__dict__.get("_batch_encoder")
+    if cached is not None:
+        return cached
+    import operator
+    import struct
+
+    from beacon.ssz.basic import Boolean, ByteVector
+
+    fmt = "<" + "".join("?" if isinstance(t, Boolean) else f"{t.length}s" if isinstance(t, ByteVector)
+                        else {1: "B", 2: "H", 4: "I", 8: "Q"}[t.size] for t in cls._field_types)
+    pack = struct.Struct(fmt).pack
+    fields = operator.attrgetter(*cls._field_names)
+
+    def encode_many(values: list[Any]) -> Any:
+        try:
+            return b"".join([pack(*fields(v)) for v in values])
+        except struct.error:
+            return None
+
+    type.__setattr__(cls, "_batch_encoder", encode_many)
+    return encode_many
+
+
 def batch_hashable(cls: Any) -> bool:
     """Whether batch_set_roots applies: a container class whose fields are all one chunk."""
     if not isinstance(cls, ContainerMeta):
