@@ -252,3 +252,25 @@ def test_batch_encoding_equals_value_by_value_encoding() -> None:
     object.__setattr__(value[7], "exit_epoch", 2**64)
     with pytest.raises(ValueError, match=str(2**64)):
         value.serialize()
+
+
+def test_bulk_roots_are_the_same_with_either_layer_hasher() -> None:
+    from beacon.config import load_config
+    from beacon.ssz import merkle, sequence
+    from beacon.state import roots  # registers the C layer hasher where it is built
+    from beacon.types import get_types
+
+    t = get_types(load_config("minimal"))
+    vals = [t.Validator(pubkey=bytes([i % 256, 7]) * 24, withdrawal_credentials=bytes([i % 7]) * 32,
+                        effective_balance=i, slashed=bool(i % 2), exit_epoch=i * 3) for i in range(100)]
+    data = sequence.List(t.Validator, 1024).new(vals).serialize()
+    one_by_one = [v.hash_tree_root() for v in vals]  # value by value: no layer hasher involved
+    registered = merkle.hash_layer
+    try:
+        for layer in (merkle.python_hash_layer, roots.hash_layer):
+            merkle.use_hash_layer(layer)
+            decoded = sequence.List(t.Validator, 1024).deserialize(data)
+            decoded.hash_tree_root()
+            assert [v._root for v in decoded] == one_by_one, layer
+    finally:
+        merkle.use_hash_layer(registered)

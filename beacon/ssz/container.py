@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from hashlib import sha256 as _sha256
-
 from beacon.ssz.base import BYTES_PER_LENGTH_OFFSET, Composite, DecodeError
 from beacon.ssz.merkle import merkleize
 from beacon.ssz.parts import decode_offsets, encode_parts
@@ -255,6 +253,7 @@ def batch_set_roots(cls: ContainerMeta, values: list[Any]) -> None:
         return
     import numpy as np
 
+    from beacon.ssz import merkle
     from beacon.ssz.basic import BasicType
     from beacon.ssz.merkle import depth_for
 
@@ -268,14 +267,15 @@ def batch_set_roots(cls: ContainerMeta, values: list[Any]) -> None:
             leaves[:, k, :typ.size] = np.frombuffer(typ.pack(column), dtype=np.uint8).reshape(n, typ.size)
         elif typ.length <= 32:
             leaves[:, k, :typ.length] = np.frombuffer(b"".join(column), dtype=np.uint8).reshape(n, typ.length)
+        elif typ.length <= 64:  # two chunks, the second right-padded: one hash each, all at once
+            pad = b"\x00" * (64 - typ.length)
+            leaves[:, k, :] = np.frombuffer(merkle.hash_layer(pad.join(column) + pad), dtype=np.uint8).reshape(n, 32)
         else:
             root = typ.hash_tree_root
             leaves[:, k, :] = np.frombuffer(b"".join([root(x) for x in column]), dtype=np.uint8).reshape(n, 32)
     data = leaves.tobytes()
-    h = _sha256
     for _ in range(depth):  # rows are 2**depth chunks wide, so no pair crosses two values
-        mv = memoryview(data)
-        data = b"".join([h(mv[i:i + 64]).digest() for i in range(0, len(data), 64)])
+        data = merkle.hash_layer(data)
     setter = object.__setattr__
     for i, v in enumerate(values):
         setter(v, "_root", data[32 * i:32 * i + 32])
