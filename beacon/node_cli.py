@@ -235,7 +235,8 @@ def run(args: argparse.Namespace) -> int:
     # 4. The datadir.
     from beacon.node import Node, NodeOptions, default_datadir
 
-    genesis_root = genesis_state.types.BeaconBlock(state_root=genesis_state.hash_tree_root()).signing_root()
+    with _no_gc():  # (the first collection after the load would walk all of it)
+        genesis_root = genesis_state.types.BeaconBlock(state_root=genesis_state.hash_tree_root()).signing_root()
     datadir = Path(args.datadir) if args.datadir else default_datadir(cfg.preset, genesis_root)
     _check_datadir(datadir)
     if not args.no_p2p:
