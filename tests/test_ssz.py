@@ -5,6 +5,7 @@ incremental roots equal fresh roots after arbitrary mutation sequences, value se
 assignment, and that malformed input only ever raises DecodeError.
 """
 
+import hashlib
 import random
 
 import pytest
@@ -265,6 +266,10 @@ def test_bulk_roots_are_the_same_with_either_layer_hasher() -> None:
                         effective_balance=i, slashed=bool(i % 2), exit_epoch=i * 3) for i in range(100)]
     data = sequence.List(t.Validator, 1024).new(vals).serialize()
     one_by_one = [v.hash_tree_root() for v in vals]  # value by value: no layer hasher involved
+    layer_ = [bytes([i % 251]) * 32 for i in range(3001)] + [b"\x00" * 32] * (2**12 - 3001)
+    while len(layer_) > 1:  # the reference: plain hashlib, pair by pair
+        layer_ = [hashlib.sha256(layer_[i] + layer_[i + 1]).digest() for i in range(0, len(layer_), 2)]
+    reference = hashlib.sha256(layer_[0] + (3001).to_bytes(32, "little")).digest()
     registered = merkle.hash_layer
     try:
         for layer in (merkle.python_hash_layer, roots.hash_layer):
@@ -272,5 +277,8 @@ def test_bulk_roots_are_the_same_with_either_layer_hasher() -> None:
             decoded = sequence.List(t.Validator, 1024).deserialize(data)
             decoded.hash_tree_root()
             assert [v._root for v in decoded] == one_by_one, layer
+            # a tree of over _BULK_LAYER chunks: whole layers through the layer hasher
+            chunks = [bytes([i % 251]) * 32 for i in range(3001)]
+            assert List(Bytes32, 2**12).new(chunks).hash_tree_root() == reference
     finally:
         merkle.use_hash_layer(registered)

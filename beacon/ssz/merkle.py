@@ -48,9 +48,16 @@ def pack_bytes(data: bytes) -> list[bytes]:
     return [data[i:i + BYTES_PER_CHUNK] for i in range(0, len(data), BYTES_PER_CHUNK)]
 
 
+_BULK_LAYER = 1024  # from this many chunks a layer goes through hash_layer (join, hash, split)
+
+
 def _next_layer(layer: Sequence[bytes], depth: int) -> list[bytes]:
     if len(layer) % 2:
         layer = [*layer, ZERO_HASHES[depth]]
+    if len(layer) >= _BULK_LAYER and hash_layer is not python_hash_layer:
+        # A big tree (the 300,000 validator roots of a state just loaded): one C call per layer.
+        data = hash_layer(b"".join(layer))
+        return [data[i:i + 32] for i in range(0, len(data), 32)]
     it = iter(layer)
     return [sha256(a + b).digest() for a, b in zip(it, it)]
 
