@@ -1,6 +1,6 @@
 """A real node's start from a 300,000-validator mainnet genesis file, to its first slot.
 
-    python benchmarks/node_start.py [--validators N] [--no-baseline] [--keep]
+    python benchmarks/node_start.py [--validators N] [--repeat R] [--no-baseline] [--keep]
 
 Issue 14's target: "node start from a 300,000-validator mainnet genesis file (SSZ): <= 30 s to
 the first slot". The genesis file (synthetic interop-like validators, beacon.state.epoch.synthetic,
@@ -11,10 +11,11 @@ process (p2p on 127.0.0.1 at a free port, no peers, no validators, a fresh datad
 from starting the process to its log line "first slot N handled" (its slot loop's first tick:
 fork-choice on_tick and head update done). The node's peak RSS (VmHWM) and CPU time are read
 from /proc at that moment. Then it is stopped (SIGTERM) and started again on the same datadir
-(the state now comes from LevelDB): the restart is timed the same way.
+(its chain restored from LevelDB; the genesis file is still read and hashed, to check that the
+datadir is of its chain): the restart is timed the same way. R runs (--repeat), medians printed.
 
 Baseline (benchmarks/_baseline.py, same run, same file): the baseline revision's node started the
-same way. It has no "first slot" line; its "node up at" line comes right before its slot loop,
+same way, each run right after this tree's. It has no "first slot" line; its "node up at" line comes right before its slot loop,
 whose first tick (genesis already past, no blocks) takes no measurable time, so that line is
 its first-slot time. This tree's "node up" time is printed beside it.
 """
@@ -25,6 +26,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -149,6 +151,7 @@ def start_node(tree: Path, genesis: Path, datadir: Path, log_path: Path) -> dict
 
 
 def measure(tree: Path, src: Path, work: Path, tag: str) -> dict[str, Any]:
+    """A fresh start and a restart on its datadir."""
     genesis = work / f"genesis-{tag}.ssz"
     with_genesis_time(src, genesis, int(time.time()))
     datadir = work / f"datadir-{tag}"
@@ -158,9 +161,16 @@ def measure(tree: Path, src: Path, work: Path, tag: str) -> dict[str, Any]:
     return {"fresh": fresh, "restart": restart}
 
 
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per kind and figure, the median over the runs (the load moves single runs by 10-20%)."""
+    return {kind: {key: statistics.median(r[kind][key] for r in runs) for key in runs[0][kind]}
+            for kind in runs[0]}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--validators", type=int, default=300_000)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each tree, interleaved; medians (default 3)")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the datadirs and node logs (printed)")
     args = ap.parse_args()
@@ -175,8 +185,13 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="pybeacon-node-start-"))
     load0 = os.getloadavg()[0]
     try:
-        now = measure(ROOT, src, work, "now")
-        base: Optional[dict[str, Any]] = measure(base_tree, src, work, "base") if base_tree is not None else None
+        now_runs, base_runs = [], []
+        for i in range(max(1, args.repeat)):  # interleaved: both trees see the same load
+            now_runs.append(measure(ROOT, src, work, f"now{i}"))
+            if base_tree is not None:
+                base_runs.append(measure(base_tree, src, work, f"base{i}"))
+        now = median_of(now_runs)
+        base: Optional[dict[str, Any]] = median_of(base_runs) if base_runs else None
     finally:
         if args.keep:
             print(f"datadirs and logs kept in {work}")
@@ -188,7 +203,7 @@ def main() -> int:
             continue
         for kind in ("fresh", "restart"):
             x = r[kind]
-            print(f"{name:18} {kind:7}: first slot {x['first_slot_s']:6.1f} s (node up {x.get('up_s', 0):.1f} s), "
+            print(f"{name:18} {kind:7}: median of {max(1, args.repeat)}: first slot {x['first_slot_s']:6.1f} s (node up {x.get('up_s', 0):.1f} s), "
                   f"CPU {x['cpu_s']:.1f} s, peak RSS {x['peak_rss_mb']:.0f} MB", flush=True)
     print(f"load average: {load0:.2f} at the start, {os.getloadavg()[0]:.2f} at the end (2 cores, shared)")
     for kind, label in (("fresh", "node_start"), ("restart", "node_restart")):
