@@ -31,7 +31,7 @@ class CliError(Exception):
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; with `command`, only that subcommand's module is imported for its arguments
-    (the others' imports cost ~0.3 s, e.g. httpx for `testnet`, on every node start)."""
+    (the others' imports cost ~0.15 s, e.g. httpx for `testnet`, on every node start)."""
     parser = argparse.ArgumentParser(prog="pybeacon", description="Ethereum 2.0 phase-0 beacon client (spec v0.8.2)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in SUBCOMMANDS.items():
