@@ -427,6 +427,7 @@ class Node:
 
         await clock.wait_for_genesis(on_wait=waiting)
         last: Optional[int] = None
+        first = True
         async for slot in clock.slots():
             if last is not None and slot > last + 1:
                 log.warning("slots %d..%d passed without us (the node was stalled or stopped)", last + 1, slot - 1)
@@ -443,6 +444,12 @@ class Node:
             except STORAGE_FAILURES as e:
                 self.storage_failed(e)
                 return
+            if first:
+                first = False
+                # The start is over: what an operator (and benchmarks/node_start.py) times.
+                log.info("first slot %d handled, head slot %d; %.1f s CPU since the process started", slot,
+                         self.chain.head.slot, time.process_time(),
+                         extra={"fields": {"first_slot": slot, "cpu_s": round(time.process_time(), 3)}})
             if slot % self.config.SLOTS_PER_EPOCH == 0:
                 self.attestation_pool.prune(clock.epoch_of(slot))
             if self.validator is not None:

@@ -5,6 +5,7 @@ incremental roots equal fresh roots after arbitrary mutation sequences, value se
 assignment, and that malformed input only ever raises DecodeError.
 """
 
+import hashlib
 import random
 
 import pytest
@@ -232,3 +233,52 @@ def test_batch_decoding_equals_value_by_value_decoding() -> None:
     bad[size * 5 + 48 + 32 + 8] = 2  # validator 5's `slashed` byte
     with pytest.raises(DecodeError):
         list_type.deserialize(bytes(bad))
+
+
+def test_batch_encoding_equals_value_by_value_encoding() -> None:
+    from beacon.config import load_config
+    from beacon.ssz import sequence
+    from beacon.types import get_types
+
+    t = get_types(load_config("minimal"))
+    vals = [t.Validator(pubkey=bytes([i % 256]) * 48, withdrawal_credentials=bytes([i % 7]) * 32,
+                        effective_balance=i * 10**9 + 2**63, slashed=bool(i % 3), activation_eligibility_epoch=i,
+                        activation_epoch=2**64 - 1 - i, exit_epoch=i * i, withdrawable_epoch=5)
+            for i in range(100)]
+    value = sequence.List(t.Validator, 1024).new(vals)
+    assert value.serialize() == b"".join(v.serialize() for v in vals)  # 100 >= 64: in bulk
+    cps = sequence.Vector(t.Checkpoint, 70).new([t.Checkpoint(epoch=i, root=bytes([i]) * 32) for i in range(70)])
+    assert cps.serialize() == b"".join(c.serialize() for c in cps)
+    # A uint out of range (set behind the setter's back) still fails naming the value, as one by one.
+    object.__setattr__(value[7], "exit_epoch", 2**64)
+    with pytest.raises(ValueError, match=str(2**64)):
+        value.serialize()
+
+
+def test_bulk_roots_are_the_same_with_either_layer_hasher() -> None:
+    from beacon.config import load_config
+    from beacon.ssz import merkle, sequence
+    from beacon.state import roots  # registers the C layer hasher where it is built
+    from beacon.types import get_types
+
+    t = get_types(load_config("minimal"))
+    vals = [t.Validator(pubkey=bytes([i % 256, 7]) * 24, withdrawal_credentials=bytes([i % 7]) * 32,
+                        effective_balance=i, slashed=bool(i % 2), exit_epoch=i * 3) for i in range(100)]
+    data = sequence.List(t.Validator, 1024).new(vals).serialize()
+    one_by_one = [v.hash_tree_root() for v in vals]  # value by value: no layer hasher involved
+    layer_ = [bytes([i % 251]) * 32 for i in range(3001)] + [b"\x00" * 32] * (2**12 - 3001)
+    while len(layer_) > 1:  # the reference: plain hashlib, pair by pair
+        layer_ = [hashlib.sha256(layer_[i] + layer_[i + 1]).digest() for i in range(0, len(layer_), 2)]
+    reference = hashlib.sha256(layer_[0] + (3001).to_bytes(32, "little")).digest()
+    registered = merkle.hash_layer
+    try:
+        for layer in (merkle.python_hash_layer, roots.hash_layer):
+            merkle.use_hash_layer(layer)
+            decoded = sequence.List(t.Validator, 1024).deserialize(data)
+            decoded.hash_tree_root()
+            assert [v._root for v in decoded] == one_by_one, layer
+            # a tree of over _BULK_LAYER chunks: whole layers through the layer hasher
+            chunks = [bytes([i % 251]) * 32 for i in range(3001)]
+            assert List(Bytes32, 2**12).new(chunks).hash_tree_root() == reference
+    finally:
+        merkle.use_hash_layer(registered)

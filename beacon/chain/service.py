@@ -218,11 +218,13 @@ class Chain:
         Raises beacon.db.StoreError (WrongGenesis, SchemaTooNew, DatadirInUse, ...) when the
         datadir cannot be used; it is never overwritten.
         """
-        store = fc.get_genesis_store(genesis_state)
-        genesis_root = bytes(store.justified_checkpoint.root)
+        # The genesis block's root, as get_genesis_store computes it; its store (a copy of the
+        # state) is only built for a fresh datadir: a restart restores its own.
+        genesis_root = bytes(genesis_state.types.BeaconBlock(state_root=genesis_state.hash_tree_root()).signing_root())
         db = BeaconDB(datadir, genesis_state.types, genesis_root)
         try:
             if db.get_head() is None:
+                store = fc.get_genesis_store(genesis_state)
                 genesis_block = store.blocks[genesis_root]
                 with db.batch() as wb:
                     wb.put_block(genesis_root, genesis_block, _info(genesis_block, genesis_state.current_justified_checkpoint,

@@ -6,7 +6,7 @@ k * depth hashes instead of rebuilding the whole tree.
 from __future__ import annotations
 
 from hashlib import sha256
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 BYTES_PER_CHUNK = 32
 ZERO_CHUNK = b"\x00" * BYTES_PER_CHUNK
@@ -15,6 +15,22 @@ ZERO_CHUNK = b"\x00" * BYTES_PER_CHUNK
 ZERO_HASHES: list[bytes] = [ZERO_CHUNK]
 for _ in range(64):
     ZERO_HASHES.append(sha256(ZERO_HASHES[-1] + ZERO_HASHES[-1]).digest())
+
+
+def python_hash_layer(data: bytes) -> bytes:
+    """SHA-256 of every 64-byte piece of `data`, concatenated (one Merkle layer)."""
+    h = sha256
+    return b"".join([h(data[i:i + 64]).digest() for i in range(0, len(data), 64)])
+
+
+# The layer hasher of bulk merkleization (container.batch_set_roots): hashlib here; a faster one
+# with the same output (beacon/state/roots.py's C form) is plugged in by the layer that has it.
+hash_layer: Callable[[bytes], bytes] = python_hash_layer
+
+
+def use_hash_layer(fn: Callable[[bytes], bytes]) -> None:
+    global hash_layer
+    hash_layer = fn
 
 
 def depth_for(limit: int) -> int:
@@ -32,9 +48,16 @@ def pack_bytes(data: bytes) -> list[bytes]:
     return [data[i:i + BYTES_PER_CHUNK] for i in range(0, len(data), BYTES_PER_CHUNK)]
 
 
+_BULK_LAYER = 1024  # from this many chunks a layer goes through hash_layer (join, hash, split)
+
+
 def _next_layer(layer: Sequence[bytes], depth: int) -> list[bytes]:
     if len(layer) % 2:
         layer = [*layer, ZERO_HASHES[depth]]
+    if len(layer) >= _BULK_LAYER and hash_layer is not python_hash_layer:
+        # A big tree (the 300,000 validator roots of a state just loaded): one C call per layer.
+        data = hash_layer(b"".join(layer))
+        return [data[i:i + 32] for i in range(0, len(data), 32)]
     it = iter(layer)
     return [sha256(a + b).digest() for a, b in zip(it, it)]
 

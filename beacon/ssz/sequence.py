@@ -124,6 +124,11 @@ class SequenceType(SSZType):
             return self.elem.pack(items)
         elem = self.elem
         if self._elem_fixed:
+            encode_many = _batch_encoder(elem) if len(items) >= _BATCH_MIN else None
+            if encode_many is not None:
+                data = encode_many(items)
+                if data is not None:
+                    return data
             return b"".join(elem.serialize(v) for v in items)
         return encode_parts([(False, elem.serialize(v)) for v in items])
 
@@ -468,3 +473,9 @@ class Sequence(Composite):
 
     def serialize(self) -> bytes:
         return self._type.serialize(self)
+
+
+def _batch_encoder(elem: Any) -> Any:
+    from beacon.ssz.container import batch_encoder
+
+    return batch_encoder(elem)

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from beacon.config import Config
-from beacon.ssz.merkle import ZERO_HASHES, depth_for, merkleize, mix_in_length
+from beacon.ssz.merkle import ZERO_HASHES, depth_for, merkleize, mix_in_length, use_hash_layer
 
 _PUBKEY_PAD = b"\x00" * 16  # a 48-byte vector is two chunks, the second right-padded
 
@@ -43,6 +43,8 @@ def python_hash_layer(data: bytes) -> bytes:
 
 # One Merkle layer: the C form when it was built, else hashlib.
 hash_layer = _native_hash_layer if _native_hash_layer is not None else python_hash_layer
+if _native_hash_layer is not None:  # the SSZ layer's bulk merkleization (a decoded registry) too
+    use_hash_layer(_native_hash_layer)
 
 
 def pubkey_root(pubkey: bytes) -> bytes:
