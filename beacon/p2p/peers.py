@@ -167,12 +167,17 @@ class PeerManager:
         peer = Peer(peer_id, direction, conn=conn)
         self.peers[peer_id] = peer
         self._pulse()
-        if self._is_banned(peer_id) or self._shutting_down:
-            self._nursery.start_soon(self.goodbye_and_disconnect, peer_id, m.GoodbyeReason.FAULT_OR_ERROR)
-        elif direction == "outbound":
-            self._nursery.start_soon(self._say_hello, peer, conn)
-        else:
-            self._nursery.start_soon(self._await_hello, peer)
+        try:
+            if self._is_banned(peer_id) or self._shutting_down:
+                self._nursery.start_soon(self.goodbye_and_disconnect, peer_id, m.GoodbyeReason.FAULT_OR_ERROR)
+            elif direction == "outbound":
+                self._nursery.start_soon(self._say_hello, peer, conn)
+            else:
+                self._nursery.start_soon(self._await_hello, peer)
+        except RuntimeError:
+            # The node is stopping and our nursery has closed: the swarm closes this
+            # connection with the rest, nothing to say to it.
+            log.debug("connection %s arrived while stopping; left to the swarm's shutdown", peer_id)
 
     @staticmethod
     def _superseded(old: Peer, conn: INetConn) -> bool:

@@ -82,6 +82,8 @@ def test_follows_a_trinity_dialect_peer_by_range_sync_gossip_and_lookup(tmp_path
                 # Range sync: asked by its own (hash_tree_root) head name, answered wrapped.
                 assert await wait_until(lambda: ours.head.slot == 40, timeout=20)
                 d = p.peer_manager.dialect(t.host.peer_id)
+                # Learnt when the sync's pipeline returns, which may be just after the head moved.
+                assert await wait_until(lambda: d.names_blocks_by_hash_tree_root is not None, timeout=10)
                 assert d.names_blocks_by_hash_tree_root is True and d.wraps_single_field is True
                 assert any(proto == BEACON_BLOCKS_ID for proto, _ in t.requests)
                 # Unsigned gossip is taken.
