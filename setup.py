@@ -1,6 +1,9 @@
 from setuptools import Extension, find_packages, setup
 
-TEST_RUNNER = ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "pytest-timeout>=2.3,<3", "pytest-trio>=0.8,<0.9"]
+# hypothesis: generated inputs in the unit tests the matrix runs too (tests/chain/test_slasher.py)
+# as well as in the fuzz targets.
+TEST_RUNNER = ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "pytest-timeout>=2.3,<3", "pytest-trio>=0.8,<0.9",
+               "hypothesis>=6.100,<7"]
 
 setup(
     name="pybeacon",
@@ -49,8 +52,8 @@ setup(
                  # the monitor page is checked in a real browser (Debian's chromium + chromedriver)
                  "selenium>=4.20,<5",
                  # Fuzzing (tests/fuzz): atheris is libFuzzer for Python (coverage-guided; wheels
-                 # for CPython 3.11 on Linux), Hypothesis generates structured SSZ values.
-                 "atheris>=2.3,<4", "hypothesis>=6.100,<7"],
+                 # for CPython 3.11 on Linux), Hypothesis (in TEST_RUNNER) structured SSZ values.
+                 "atheris>=2.3,<4"],
         # The version matrix's fast part (noxfile.py): the runner alone, no plots.
         "test-runner": TEST_RUNNER,
         # py-spy: the flame graphs of docs/performance.md (benchmarks/flamegraphs.py; a sampling
