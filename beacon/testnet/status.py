@@ -51,43 +51,42 @@ class _Connection(http.client.HTTPConnection):
         self.sock = self._connector(self.host, self.port, self.timeout)
 
 
-def http_get(host: str, port: int, path: str, timeout: float = 2.0,
-             connector: Connector = default_connector) -> bytes:
+def _request(host: str, port: int, method: str, path: str, body: bytes | None, headers: dict[str, str],
+             timeout: float, connector: Connector) -> tuple[int, bytes]:
+    """One HTTP request through `connector` (inside a node's namespace with --netns)."""
     conn = _Connection(host, port, timeout, connector)
     try:
-        conn.request("GET", path, headers={"Accept": "application/json, text/plain"})
+        conn.request(method, path, body=body, headers=headers)
         resp = conn.getresponse()
-        body = resp.read()
+        return resp.status, resp.read()
     except (OSError, http.client.HTTPException) as e:
-        raise ObserveError(f"GET {path} on {host}:{port}: {e or type(e).__name__}") from None
+        raise ObserveError(f"{method} {path} on {host}:{port}: {e or type(e).__name__}") from None
     finally:
         conn.close()
-    if resp.status != 200:
-        raise ObserveError(f"GET {path} on {host}:{port}: HTTP {resp.status}")
+
+
+def http_get(host: str, port: int, path: str, timeout: float = 2.0,
+             connector: Connector = default_connector) -> bytes:
+    status, body = _request(host, port, "GET", path, None, {"Accept": "application/json, text/plain"},
+                            timeout, connector)
+    if status != 200:
+        raise ObserveError(f"GET {path} on {host}:{port}: HTTP {status}")
     return body
 
 
 def http_json(host: str, port: int, method: str, path: str, body: Any = None, timeout: float = 5.0,
               connector: Connector = default_connector) -> tuple[int, Any]:
-    """One JSON request through `connector` (inside a node's namespace with --netns): (status,
-    decoded body). The harness's POSTs to a node (offline, exit, equivocate orders) use it."""
-    conn = _Connection(host, port, timeout, connector)
-    data = None if body is None else json.dumps(body).encode()
+    """One JSON request: (status, decoded body). The harness's POSTs to a node (offline, exit,
+    equivocate orders) use it."""
     headers = {"Accept": "application/json"}
+    data = None if body is None else json.dumps(body).encode()
     if data is not None:
         headers["Content-Type"] = "application/json"
+    status, raw = _request(host, port, method, path, data, headers, timeout, connector)
     try:
-        conn.request(method, path, body=data, headers=headers)
-        resp = conn.getresponse()
-        raw = resp.read()
-    except (OSError, http.client.HTTPException) as e:
-        raise ObserveError(f"{method} {path} on {host}:{port}: {e or type(e).__name__}") from None
-    finally:
-        conn.close()
-    try:
-        return resp.status, json.loads(raw) if raw.strip() else None
+        return status, json.loads(raw) if raw.strip() else None
     except ValueError:
-        raise ObserveError(f"{method} {path} on {host}:{port}: HTTP {resp.status}, not JSON") from None
+        raise ObserveError(f"{method} {path} on {host}:{port}: HTTP {status}, not JSON") from None
 
 
 def _as_int(value: Any) -> int | None:
